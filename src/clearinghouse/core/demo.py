@@ -1,0 +1,63 @@
+"""Demo data for ``make run``: organisations, models, users and a handful of reports.
+
+The reports are written for the demo in the style of well-known public jailbreaks; their objectives
+are mild on purpose. Loading is idempotent (get-or-create, idempotency keys), so ``make run`` can
+run it every time.
+"""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+
+from clearinghouse.accounts.models import Organisation, User
+from clearinghouse.accounts.services import organisation_create, user_create
+from clearinghouse.catalog.services import ai_system_register
+from clearinghouse.intake.schema import parse_submission
+from clearinghouse.intake.services import report_submit
+
+DEMO_PASSWORD = "clearinghouse-demo"  # noqa: S105 - printed on purpose, demo only
+
+DEMO_USERS = [
+    ("admin", "admin", None),
+    ("analyst", "analyst", "clearinghouse-ops"),
+    ("reporter", "reporter", "open-red-team"),
+    ("vendor", "vendor_member", "example-labs"),
+]
+
+
+def demo_load() -> list[str]:
+    """Create what is missing; return lines describing what exists."""
+    example = organisation_create(
+        name="Example Labs",
+        slug="example-labs",
+        kind="vendor",
+        contact_email="security@example.com",
+    )
+    northwind = organisation_create(
+        name="Northwind AI", slug="northwind-ai", kind="vendor", contact_email="psirt@example.org"
+    )
+    organisation_create(name="Open Red Team Collective", slug="open-red-team", kind="reporter")
+    organisation_create(name="Clearinghouse Operations", slug="clearinghouse-ops", kind="operator")
+    ai_system_register(vendor=example, model_name="Lumen-1", version="2026-10")
+    ai_system_register(vendor=example, model_name="Lumen-1-mini", version="")
+    ai_system_register(vendor=northwind, model_name="Atlas-7B", version="1.2")
+
+    for username, role, org_slug in DEMO_USERS:
+        if not User.objects.filter(username=username).exists():
+            user_create(
+                username=username,
+                password=DEMO_PASSWORD,
+                role=role,
+                organisation=Organisation.objects.get(slug=org_slug) if org_slug else None,
+            )
+    reporter = User.objects.get(username="reporter")
+    raw = resources.files("clearinghouse.demo").joinpath("reports.json").read_text("utf-8")
+    for index, item in enumerate(json.loads(raw)):
+        report_submit(
+            submission=parse_submission(item), submitter=reporter, idempotency_key=f"demo-{index}"
+        )
+    return [
+        "Demo logins (password for all: " + DEMO_PASSWORD + "):",
+        *(f"  {username:9} {role}" for username, role, _ in DEMO_USERS),
+    ]

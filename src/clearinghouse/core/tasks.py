@@ -1,0 +1,80 @@
+"""Retries for background tasks.
+
+django-tasks-db records a failed task and stops; it does not retry. ``retry_on_transient`` adds
+that: a task that raises ``TransientError`` or a database ``OperationalError`` (a locked SQLite
+file, a dropped PostgreSQL connection) is enqueued again with exponential backoff, up to
+``CLEARINGHOUSE_TASK_MAX_ATTEMPTS`` attempts; the last failure is raised so the task result records
+it, and ``on_give_up`` lets the caller mark its object as failed for people to see.
+
+Tasks stay plain functions taking ids (STYLE.md): the wrapper passes ``attempt`` as a keyword.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any, ParamSpec, TypeVar
+
+from django.conf import settings
+from django.db import OperationalError, close_old_connections
+from django.tasks import Task
+from django.utils import timezone
+
+from clearinghouse.core.errors import TransientError
+
+logger = logging.getLogger(__name__)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+RETRYABLE: tuple[type[BaseException], ...] = (TransientError, OperationalError)
+
+
+def backoff_seconds(attempt: int) -> float:
+    """Delay before attempt ``attempt + 1``: base, 2×base, 4×base, … capped at ten minutes."""
+    base: float = settings.CLEARINGHOUSE_TASK_BACKOFF_SECONDS
+    return float(min(base * (2 ** (attempt - 1)), 600.0))
+
+
+def retry_on_transient(
+    get_task: Callable[[], Task[Any, Any]],
+    *,
+    on_give_up: Callable[..., None] | None = None,
+) -> Callable[[Callable[..., R]], Callable[..., R | None]]:
+    """Decorate a task function so transient failures are retried by re-enqueueing it.
+
+    ``get_task`` returns the decorated Task itself (it does not exist yet when this runs).
+    """
+
+    def decorate(func: Callable[..., R]) -> Callable[..., R | None]:
+        @functools.wraps(func)
+        def wrapper(*args: Any, attempt: int = 1, **kwargs: Any) -> R | None:
+            try:
+                return func(*args, **kwargs)
+            except RETRYABLE as error:
+                max_attempts: int = settings.CLEARINGHOUSE_TASK_MAX_ATTEMPTS
+                if attempt >= max_attempts:
+                    logger.error("%s gave up after %d attempts: %s", func.__name__, attempt, error)
+                    if on_give_up is not None:
+                        on_give_up(*args, error=error, **kwargs)
+                    raise
+                delay = backoff_seconds(attempt)
+                logger.warning(
+                    "%s attempt %d failed (%s); retrying in %.1fs",
+                    func.__name__,
+                    attempt,
+                    error,
+                    delay,
+                )
+                # A failed PostgreSQL transaction leaves the connection unusable until reset.
+                close_old_connections()
+                get_task().using(run_after=timezone.now() + timedelta(seconds=delay)).enqueue(
+                    *args, attempt=attempt + 1, **kwargs
+                )
+                return None
+
+        return wrapper
+
+    return decorate

@@ -1,0 +1,181 @@
+"""Submitting reports.
+
+``report_submit`` is the one way a report enters the system (API, web form, CLI and importers all
+call it). It stores the report, its targets, the idempotency record, the audit event and the triage
+task in one transaction: the task row lives in the same database (django-tasks-db), so a report
+can never be committed without its triage task, nor a task without its report.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+
+from clearinghouse.accounts.models import User
+from clearinghouse.accounts.permissions import Permission
+from clearinghouse.audit.services import audit_record
+from clearinghouse.catalog.selectors import ai_system_match
+from clearinghouse.core.errors import Conflict, InvalidInput, PermissionDenied
+from clearinghouse.intake.models import IdempotencyRecord, Report, ReportTarget
+from clearinghouse.intake.schema import ReportSubmission
+
+MAX_IDEMPOTENCY_KEY_LENGTH = 200
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """What a submitter gets back: proof of what was received, and when."""
+
+    report_id: str
+    received_at: datetime
+    sha256: str
+    status: str
+
+
+@dataclass(frozen=True, slots=True)
+class SubmitResult:
+    report: Report
+    created: bool  # False when an idempotency key returned an earlier report
+    receipt: Receipt
+    follow_up_token: str | None  # anonymous submissions only
+
+
+def _follow_up_token(report: Report) -> str:
+    # Derived, not stored: a retried anonymous submission (same key, same body) gets the same token
+    # back, while the database holds only its hash.
+    mac = hmac.new(
+        settings.SECRET_KEY.encode("utf-8"),
+        f"follow-up:{report.pk}:{report.follow_up_salt}".encode(),
+        hashlib.sha256,
+    )
+    return f"chf_{mac.hexdigest()}"
+
+
+def follow_up_token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def _receipt(report: Report) -> Receipt:
+    return Receipt(
+        report_id=str(report.pk),
+        received_at=report.created_at,
+        sha256=report.submission_sha256,
+        status=report.status,
+    )
+
+
+def _check_idempotency_key(key: str | None) -> str | None:
+    if key is None:
+        return None
+    key = key.strip()
+    if not key:
+        return None
+    if len(key) > MAX_IDEMPOTENCY_KEY_LENGTH or not key.isprintable() or not key.isascii():
+        raise InvalidInput(
+            f"must be printable ASCII of at most {MAX_IDEMPOTENCY_KEY_LENGTH} characters",
+            field="Idempotency-Key",
+        )
+    return key
+
+
+def _replay(scope: str, key: str, digest: str) -> SubmitResult | None:
+    record = IdempotencyRecord.objects.select_related("report").filter(scope=scope, key=key).first()
+    if record is None:
+        return None
+    if record.request_sha256 != digest:
+        raise Conflict(
+            "this Idempotency-Key was already used with a different report body",
+            field="Idempotency-Key",
+        )
+    report = record.report
+    token = _follow_up_token(report) if report.follow_up_hash else None
+    return SubmitResult(
+        report=report, created=False, receipt=_receipt(report), follow_up_token=token
+    )
+
+
+def report_submit(
+    *,
+    submission: ReportSubmission,
+    submitter: User | None,
+    idempotency_key: str | None = None,
+) -> SubmitResult:
+    """Store a validated submission and enqueue its triage.
+
+    ``submitter=None`` is an anonymous submission: the result carries a follow-up token, shown once.
+    Raises PermissionDenied (submitter may not submit), InvalidInput (bad idempotency key),
+    Conflict (key reused with another body).
+    """
+    from clearinghouse.triage.tasks import report_triage
+
+    if submitter is not None and not submitter.has_permission(Permission.REPORTS_SUBMIT):
+        raise PermissionDenied("this account may not submit reports")
+    key = _check_idempotency_key(idempotency_key)
+    scope = f"user:{submitter.pk}" if submitter is not None else "anonymous"
+    digest = submission.sha256()
+    if key is not None and (earlier := _replay(scope, key, digest)) is not None:
+        return earlier
+    try:
+        with transaction.atomic():
+            report = Report(
+                title=submission.title,
+                description=submission.description,
+                submitted_by=submitter,
+                reporter_organisation=submitter.organisation if submitter else None,
+                poc=submission.poc.model_dump(mode="json"),
+                observed_output=submission.observed_output,
+                claims=submission.claims.model_dump(mode="json", exclude_none=True),
+                tlp=submission.tlp.value,
+                threat_type=submission.threat_type.value if submission.threat_type else "",
+                threat_type_source=(
+                    Report.ThreatTypeSource.REPORTER if submission.threat_type else ""
+                ),
+                submission_sha256=digest,
+            )
+            token: str | None = None
+            if submitter is None:
+                report.follow_up_salt = secrets.token_hex(16)
+            report.save()
+            if submitter is None:
+                token = _follow_up_token(report)
+                report.follow_up_hash = follow_up_token_hash(token)
+                report.save(update_fields=["follow_up_hash"])
+            ReportTarget.objects.bulk_create(
+                ReportTarget(
+                    report=report,
+                    position=position,
+                    vendor_name=target.vendor,
+                    model_name=target.model,
+                    version=target.version,
+                    system=ai_system_match(
+                        vendor=target.vendor, model=target.model, version=target.version
+                    ),
+                )
+                for position, target in enumerate(submission.targets)
+            )
+            if key is not None:
+                IdempotencyRecord.objects.create(
+                    scope=scope, key=key, request_sha256=digest, report=report
+                )
+            audit_record(
+                actor=submitter,
+                action="report.submit",
+                object_type="report",
+                object_id=str(report.pk),
+                data={"sha256": digest, "anonymous": submitter is None},
+            )
+            report_triage.enqueue(report_id=str(report.pk))
+    except IntegrityError:
+        # A concurrent request with the same key committed first: answer as that one did.
+        if key is not None and (earlier := _replay(scope, key, digest)) is not None:
+            return earlier
+        raise
+    return SubmitResult(
+        report=report, created=True, receipt=_receipt(report), follow_up_token=token
+    )
