@@ -11,15 +11,28 @@ from typing import Any
 import pytest
 from django.db import connection
 from django.test import Client
+from hypothesis import HealthCheck, settings
 
 from clearinghouse.accounts.models import Organisation, User
 from clearinghouse.accounts.services import api_token_issue, organisation_create, user_create
 from clearinghouse.catalog.models import AISystem
 from clearinghouse.catalog.services import ai_system_register
 
+# Shared machines are slow and uneven: no per-example deadline, no "too slow" health check.
+settings.register_profile(
+    "clearinghouse", deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile("clearinghouse")
+
 PASSWORD = "correct-horse-battery-staple"  # noqa: S105 - test accounts only
 
 OUTPUT_DIR = Path(os.environ.get("CLEARINGHOUSE_TEST_OUTPUT", "test-output"))
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings: Any) -> None:
+    # The default hasher is slow by design; tests create many accounts and log in often.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture
@@ -44,7 +57,9 @@ def other_system(other_vendor: Organisation) -> AISystem:
 
 @pytest.fixture
 def make_user(db: None) -> Callable[..., User]:
-    def make(username: str, role: str = "reporter", organisation: Organisation | None = None) -> User:
+    def make(
+        username: str, role: str = "reporter", organisation: Organisation | None = None
+    ) -> User:
         return user_create(
             username=username, password=PASSWORD, role=role, organisation=organisation
         )

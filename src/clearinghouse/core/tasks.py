@@ -3,8 +3,9 @@
 django-tasks-db records a failed task and stops; it does not retry. ``retry_on_transient`` adds
 that: a task that raises ``TransientError`` or a database ``OperationalError`` (a locked SQLite
 file, a dropped PostgreSQL connection) is enqueued again with exponential backoff, up to
-``CLEARINGHOUSE_TASK_MAX_ATTEMPTS`` attempts; the last failure is raised so the task result records
-it, and ``on_give_up`` lets the caller mark its object as failed for people to see.
+``CLEARINGHOUSE_TASK_MAX_ATTEMPTS`` attempts. Every failed attempt still raises, so its task result
+is recorded as FAILED with the traceback (the retry is a new task result); after the last attempt
+``on_give_up`` lets the caller mark its object as failed for people to see.
 
 Tasks stay plain functions taking ids (STYLE.md): the wrapper passes ``attempt`` as a keyword.
 """
@@ -42,15 +43,15 @@ def retry_on_transient(
     get_task: Callable[[], Task[Any, Any]],
     *,
     on_give_up: Callable[..., None] | None = None,
-) -> Callable[[Callable[..., R]], Callable[..., R | None]]:
+) -> Callable[[Callable[..., R]], Callable[..., R]]:
     """Decorate a task function so transient failures are retried by re-enqueueing it.
 
     ``get_task`` returns the decorated Task itself (it does not exist yet when this runs).
     """
 
-    def decorate(func: Callable[..., R]) -> Callable[..., R | None]:
+    def decorate(func: Callable[..., R]) -> Callable[..., R]:
         @functools.wraps(func)
-        def wrapper(*args: Any, attempt: int = 1, **kwargs: Any) -> R | None:
+        def wrapper(*args: Any, attempt: int = 1, **kwargs: Any) -> R:
             try:
                 return func(*args, **kwargs)
             except RETRYABLE as error:
@@ -73,7 +74,7 @@ def retry_on_transient(
                 get_task().using(run_after=timezone.now() + timedelta(seconds=delay)).enqueue(
                     *args, attempt=attempt + 1, **kwargs
                 )
-                return None
+                raise
 
         return wrapper
 

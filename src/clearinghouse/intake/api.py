@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from django.http import HttpRequest
-from ninja import Field, Header, Query, Router, Schema
+from ninja import Field, Header, Query, Router, Schema, Status
 
 from clearinghouse.accounts.models import User
 from clearinghouse.intake import selectors, services
@@ -142,11 +142,11 @@ IdempotencyKey = Header(
 @router.post("", response={201: ReceiptOut}, summary="Submit a report")
 def submit(
     request: HttpRequest, report: ReportSubmission, idempotency_key: str | None = IdempotencyKey
-) -> tuple[int, ReceiptOut]:
+) -> Status[ReceiptOut]:
     result = services.report_submit(
         submission=report, submitter=_user(request), idempotency_key=idempotency_key
     )
-    return 201, _receipt(result)
+    return Status(201, _receipt(result))
 
 
 @router.get("", response=ReportPage, summary="List reports visible to you")
@@ -180,11 +180,11 @@ def get_report(request: HttpRequest, report_id: str) -> ReportOut:
 @anonymous_router.post("", response={201: ReceiptOut}, summary="Submit a report without an account")
 def submit_anonymous(
     request: HttpRequest, report: ReportSubmission, idempotency_key: str | None = IdempotencyKey
-) -> tuple[int, ReceiptOut]:
+) -> Status[ReceiptOut]:
     result = services.report_submit(
         submission=report, submitter=None, idempotency_key=idempotency_key
     )
-    return 201, _receipt(result)
+    return Status(201, _receipt(result))
 
 
 class AnonymousStatusOut(Schema):
