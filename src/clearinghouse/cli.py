@@ -64,7 +64,7 @@ def serve(
 
     from clearinghouse.wsgi import application
 
-    class _Server(BaseApplication):  # type: ignore[misc]
+    class _Server(BaseApplication):
         def load_config(self) -> None:
             self.cfg.set("bind", bind)
             self.cfg.set("workers", workers)

@@ -20,7 +20,7 @@ class MeOut(Schema):
 
 @router.get("/me", response=MeOut, summary="The signed-in account and its permissions")
 def me(request: HttpRequest) -> MeOut:
-    user = request.auth
+    user = request.auth  # type: ignore[attr-defined]  # set by Ninja's authentication
     assert isinstance(user, User)
     permissions = sorted(ROLE_PERMISSIONS.get(Role(user.role), frozenset()))
     return MeOut(

@@ -6,7 +6,8 @@ from datetime import datetime
 from typing import Any, Literal
 
 from django.http import HttpRequest
-from ninja import Field, Header, Query, Router, Schema, Status
+from ninja import Field, Query, Router, Schema, Status
+from ninja.params import functions as params
 
 from clearinghouse.accounts.models import User
 from clearinghouse.intake import selectors, services
@@ -132,7 +133,7 @@ def _user(request: HttpRequest) -> User:
     return user
 
 
-IdempotencyKey = Header(
+IdempotencyKey = params.Header(
     default=None,
     alias="Idempotency-Key",
     description="Any unique string; a retry with the same key and body returns the first receipt.",
@@ -200,7 +201,7 @@ class AnonymousStatusOut(Schema):
 def follow_up(
     request: HttpRequest,
     report_id: str,
-    token: str = Header(alias="X-Follow-Up-Token", description="The token from the receipt."),
+    token: str = params.Header(alias="X-Follow-Up-Token", description="The token from the receipt."),
 ) -> AnonymousStatusOut:
     report = selectors.report_get_anonymous(report_id=report_id, follow_up_token=token)
     return AnonymousStatusOut(

@@ -47,23 +47,22 @@ def _storable(value: str) -> str:
     return value
 
 
-def _text(max_length: int, min_length: int = 0) -> Any:
-    return Annotated[
-        str,
-        StringConstraints(max_length=max_length, min_length=min_length, strict=True),
-        AfterValidator(_storable),
-    ]
+_STORABLE = AfterValidator(_storable)
 
 
-ShortText = _text(200, 1)
-Title = _text(300, 1)
-Version = _text(100)
-Description = _text(MAX_DESCRIPTION_CHARS)
-TurnContent = _text(MAX_TURN_CHARS)
-DocumentText = _text(MAX_DOCUMENT_CHARS)
-OutputText = _text(MAX_OUTPUT_CHARS)
-Objective = _text(5_000)
-SystemPrompt = _text(MAX_TURN_CHARS)
+def _limits(max_length: int, min_length: int = 0) -> StringConstraints:
+    return StringConstraints(max_length=max_length, min_length=min_length, strict=True)
+
+
+ShortText = Annotated[str, _limits(200, 1), _STORABLE]
+Title = Annotated[str, _limits(300, 1), _STORABLE]
+Version = Annotated[str, _limits(100), _STORABLE]
+Description = Annotated[str, _limits(MAX_DESCRIPTION_CHARS), _STORABLE]
+TurnContent = Annotated[str, _limits(MAX_TURN_CHARS), _STORABLE]
+DocumentText = Annotated[str, _limits(MAX_DOCUMENT_CHARS), _STORABLE]
+OutputText = Annotated[str, _limits(MAX_OUTPUT_CHARS), _STORABLE]
+Objective = Annotated[str, _limits(5_000), _STORABLE]
+SystemPrompt = Annotated[str, _limits(MAX_TURN_CHARS), _STORABLE]
 
 
 class Tlp(StrEnum):
