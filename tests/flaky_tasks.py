@@ -32,3 +32,15 @@ def flaky(*, name: str, fail_times: int) -> int:
     if attempts <= fail_times:
         raise TransientError(f"simulated outage, attempt {attempts}")
     return attempts
+
+
+@task()
+def slow_once(*, name: str) -> int:
+    """Hangs on its first attempt (the test kills the worker then); returns at once afterwards."""
+    import time
+
+    attempts = AuditEvent.objects.filter(action="slow.attempt", object_id=name).count() + 1
+    audit_record(actor=None, action="slow.attempt", object_type="slow", object_id=name)
+    if attempts == 1:
+        time.sleep(120)
+    return attempts

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from django.db import transaction
+from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
 from clearinghouse.accounts.models import User
@@ -119,3 +120,55 @@ def test_backoff_doubles_and_is_capped(settings: pytest.FixtureRequest) -> None:
     settings.CLEARINGHOUSE_TASK_BACKOFF_SECONDS = 2  # type: ignore[attr-defined]
     assert [backoff_seconds(n) for n in (1, 2, 3)] == [2, 4, 8]
     assert backoff_seconds(30) == 600
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_task_orphaned_by_a_killed_worker_runs_again(subprocess_env: dict[str, str]) -> None:
+    import signal
+    import time
+
+    from tests.flaky_tasks import slow_once
+
+    result = slow_once.enqueue(name="killed")
+    env = {**subprocess_env, "PYTHONPATH": str(REPO)}
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "clearinghouse", "worker", "--interval", "0.1"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 90  # stops a hung run; asserts nothing about speed
+        while not AuditEvent.objects.filter(action="slow.attempt").exists():
+            assert time.monotonic() < deadline, "the worker never started the task"
+            time.sleep(0.1)
+    finally:
+        worker.send_signal(signal.SIGKILL)
+        worker.wait(timeout=30)
+    assert (
+        DBTaskResult.objects.get(pk=result.id).status == "RUNNING"
+    )  # left behind by the dead worker
+
+    restarted = run_worker(subprocess_env, "--requeue-stale-after", "0")
+
+    assert restarted.returncode == 0, restarted.stderr + restarted.stdout
+    assert "requeued 1 task" in restarted.stderr
+    task_result = DBTaskResult.objects.get(pk=result.id)
+    assert task_result.status == "SUCCESSFUL"
+    assert task_result.return_value == 2
+    assert AuditEvent.objects.filter(action="slow.attempt").count() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_running_tasks_younger_than_the_lease_are_left_alone(
+    subprocess_env: dict[str, str],
+) -> None:
+    from datetime import timedelta
+
+    from clearinghouse.core.tasks import task_requeue_stale
+    from tests.flaky_tasks import slow_once
+
+    result = slow_once.enqueue(name="busy")
+    DBTaskResult.objects.filter(pk=result.id).update(status="RUNNING", started_at=timezone.now())
+    assert task_requeue_stale(older_than=timedelta(minutes=15)) == 0
+    assert DBTaskResult.objects.get(pk=result.id).status == "RUNNING"

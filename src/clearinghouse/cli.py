@@ -96,8 +96,24 @@ def worker(
     interval: Annotated[float, typer.Option(help="Seconds to wait when the queue is empty.")] = 0.5,
     batch: Annotated[bool, typer.Option(help="Run what is queued, then exit.")] = False,
     max_tasks: Annotated[int | None, typer.Option(help="Exit after this many tasks.")] = None,
+    requeue_stale_after: Annotated[
+        float,
+        typer.Option(
+            help="At start, requeue tasks left RUNNING for longer than this many seconds by a "
+            "worker that died; negative to skip."
+        ),
+    ] = 900.0,
 ) -> None:
     """Run background tasks (triage, replay, notifications) from the database queue."""
+    if requeue_stale_after >= 0:
+        _setup_django()
+        from datetime import timedelta
+
+        from clearinghouse.core.tasks import task_requeue_stale
+
+        count = task_requeue_stale(older_than=timedelta(seconds=requeue_stale_after))
+        if count:
+            err.print(f"requeued {count} task(s) left running by a worker that died")
     args = ["db_worker", "--queue-name", queues, "--interval", str(interval), "--no-reload"]
     if batch:
         args.append("--batch")

@@ -20,7 +20,7 @@ from typing import Any, ParamSpec, TypeVar
 
 from django.conf import settings
 from django.db import OperationalError, close_old_connections
-from django.tasks import Task
+from django.tasks import Task, TaskResultStatus
 from django.utils import timezone
 
 from clearinghouse.core.errors import TransientError
@@ -79,3 +79,21 @@ def retry_on_transient(
         return wrapper
 
     return decorate
+
+
+def task_requeue_stale(*, older_than: timedelta) -> int:
+    """Put back in the queue the tasks whose worker died mid-run (SIGKILL, out of memory, host lost).
+
+    django-tasks-db leaves such a task RUNNING for ever. A task RUNNING for longer than
+    ``older_than`` is taken as orphaned and made READY again, so it runs once more: tasks must be
+    idempotent (ours are: they take ids and move state forward). Returns how many were requeued.
+    """
+    from django_tasks_db.models import DBTaskResult
+
+    cutoff = timezone.now() - older_than
+    requeued = DBTaskResult.objects.filter(
+        status=TaskResultStatus.RUNNING, started_at__lt=cutoff
+    ).update(status=TaskResultStatus.READY, started_at=None)
+    if requeued:
+        logger.warning("requeued %d task(s) left running by a dead worker", requeued)
+    return requeued

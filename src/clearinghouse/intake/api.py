@@ -201,7 +201,9 @@ class AnonymousStatusOut(Schema):
 def follow_up(
     request: HttpRequest,
     report_id: str,
-    token: str = params.Header(alias="X-Follow-Up-Token", description="The token from the receipt."),
+    token: str = params.Header(
+        alias="X-Follow-Up-Token", description="The token from the receipt."
+    ),
 ) -> AnonymousStatusOut:
     report = selectors.report_get_anonymous(report_id=report_id, follow_up_token=token)
     return AnonymousStatusOut(
