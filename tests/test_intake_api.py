@@ -6,6 +6,8 @@ import json
 from collections.abc import Callable
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from django.test import Client, override_settings
 from django_tasks_db.models import DBTaskResult
 
@@ -300,3 +302,40 @@ def test_revoked_token_is_refused(api_as: ApiAs, reporter: User) -> None:
     assert ApiClient(plain).get("/api/v1/me").status_code == 200
     api_token_revoke(token=ApiToken.objects.get(pk=token.pk), actor=reporter)
     assert ApiClient(plain).get("/api/v1/me").status_code == 401
+
+
+storable = st.text(
+    alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
+    min_size=1,
+    max_size=200,
+)
+
+
+@given(
+    title=storable.filter(lambda t: len(t) <= 300),
+    content=storable,
+    output=st.text(
+        alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
+        max_size=200,
+    ),
+)
+@settings(max_examples=40, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_any_storable_text_round_trips_through_the_database(
+    api_as: ApiAs, reporter: User, title: str, content: str, output: str
+) -> None:
+    body = report_body(title=title, observed_output=output)
+    body["poc"]["turns"] = [
+        {"role": "user", "content": "x"},
+        {"role": "assistant", "content": content},
+    ]
+    client = api_as(reporter)
+    response = client.post("/api/v1/reports", body)
+    assert response.status_code == 201, response.content
+    report_id = response.json()["report_id"]
+    stored = Report.objects.get(pk=report_id)
+    assert (stored.title, stored.observed_output) == (title, output)
+    assert stored.poc["turns"][1]["content"] == content
+    assert (
+        client.get(f"/api/v1/reports/{report_id}").json()["poc"]["turns"][1]["content"] == content
+    )
+    Report.objects.filter(pk=report_id).delete()
