@@ -66,9 +66,8 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         if SKIP_REASON in str(getattr(report, "longrepr", ""))
     ]
     if skipped:
-        terminalreporter.write_line(
-            f"{len(skipped)} browser test{'s' if len(skipped) != 1 else ''} skipped: {SKIP_REASON}"
-        )
+        count = f"{len(skipped)} test{'s' if len(skipped) != 1 else ''}"
+        terminalreporter.write_line(f"{SKIP_REASON} [{count}]")
 
 
 @pytest.fixture(scope="session")
