@@ -41,8 +41,18 @@ def test_home_sends_each_role_to_its_work(reporter: User, analyst: User) -> None
     assert signed_in(reporter).get("/")["Location"] == "/reports/"
 
 
-def test_reporters_cannot_open_the_queue(reporter: User) -> None:
-    assert signed_in(reporter).get("/triage/").status_code == 403
+def test_reporters_cannot_open_the_queue_and_are_not_offered_it(reporter: User) -> None:
+    client = signed_in(reporter)
+    refused = client.get("/triage/")
+    assert refused.status_code == 403
+    assert b"Not allowed" in refused.content
+    mine = client.get("/reports/").content.decode()
+    assert 'href="/triage/"' not in mine
+    assert 'href="/reports/new/"' in mine
+
+
+def test_analysts_are_offered_the_queue(analyst: User) -> None:
+    assert 'href="/triage/"' in signed_in(analyst).get("/reports/").content.decode()
 
 
 def test_form_submission_stores_a_report(reporter: User, system: AISystem) -> None:
@@ -97,7 +107,8 @@ def test_form_errors_name_the_field_and_keep_the_input(reporter: User) -> None:
         },
     )
     assert response.status_code == 422
-    assert b"poc.turns" in response.content or b"claims.attempts" in response.content
+    assert b"poc.turns[0].content" in response.content
+    assert b"write the prompt you sent in turn 1" in response.content
     assert b'value="No turns"' in response.content
     assert Report.objects.count() == 0
 

@@ -6,10 +6,10 @@ import json
 from collections.abc import Callable
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 from django.test import Client, override_settings
 from django_tasks_db.models import DBTaskResult
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from clearinghouse.accounts.models import User
 from clearinghouse.audit.models import AuditEvent

@@ -92,6 +92,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "clearinghouse.core.context_processors.permissions",
             ],
             "builtins": ["clearinghouse.core.templatetags.inert"],
         },
@@ -106,7 +107,12 @@ def _databases() -> dict[str, dict[str, object]]:
         if str(config["ENGINE"]).endswith("postgresql"):
             config["CONN_HEALTH_CHECKS"] = True
             # Tests get their own database next to the one named in the URL.
-            config["TEST"] = {"NAME": f"{config['NAME']}_clearinghouse_test"}
+            # CLEARINGHOUSE_TEST_DATABASE lets two test runs share one server without clashing.
+            config["TEST"] = {
+                "NAME": os.environ.get(
+                    "CLEARINGHOUSE_TEST_DATABASE", f"{config['NAME']}_clearinghouse_test"
+                )
+            }
         return {"default": config}
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     return {

@@ -46,6 +46,9 @@ def submit(request: HttpRequest) -> HttpResponse:
         )
     raw = submission_from_form(request.POST)
     try:
+        if not raw["poc"]["turns"]:
+            # Empty turn boxes are dropped; say which box to fill rather than "at least 1 item".
+            raise SubmissionError("poc.turns[0].content", "write the prompt you sent in turn 1")
         submission = parse_submission(raw)
         result = services.report_submit(
             submission=submission,
