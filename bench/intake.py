@@ -324,11 +324,23 @@ def run_cli(*args: str, env: dict[str, str], cwd: Path) -> str:
     return completed.stdout
 
 
+def describe_server(options: Options) -> str:
+    workers = options.workers if options.workers is not None else "serve's default"
+    threads = options.threads if options.threads is not None else "serve's default"
+    return f"workers: {workers}, threads per worker: {threads}"
+
+
 class Server:
     """``clearinghouse serve`` in its own process group; stderr goes to a file to read later."""
 
     def __init__(
-        self, *, port: int, workers: int, threads: int, env: dict[str, str], workdir: Path
+        self,
+        *,
+        port: int,
+        workers: int | None,
+        threads: int | None,
+        env: dict[str, str],
+        workdir: Path,
     ) -> None:
         self.base_url = f"http://{HOST}:{port}"
         self.stderr_path = workdir / "server.stderr"
@@ -338,11 +350,12 @@ class Server:
             "--bind",
             f"{HOST}:{port}",
             "--no-worker",
-            "--workers",
-            str(workers),
-            "--threads",
-            str(threads),
         ]
+        # Unset means serve's own defaults, i.e. what `make run` gives.
+        if workers is not None:
+            self._command += ["--workers", str(workers)]
+        if threads is not None:
+            self._command += ["--threads", str(threads)]
         self._env = env
         self._workdir = workdir
         self._process: subprocess.Popen[bytes] | None = None
@@ -539,8 +552,8 @@ def _record_error(phase: Phase, message: str) -> None:
 class Options:
     count: int
     concurrency: int
-    workers: int
-    threads: int
+    workers: int | None
+    threads: int | None
     port: int
     warmup: int
     seed: int
@@ -598,10 +611,7 @@ def bench_database(
             env=env,
             workdir=workdir,
         )
-        err.log(
-            f"{database.name}: serving at {server.base_url} "
-            f"({options.workers} workers x {options.threads} threads)"
-        )
+        err.log(f"{database.name}: serving at {server.base_url} ({describe_server(options)})")
         server.start()
         running = server  # not Optional, for the closure below
         auth = {"Authorization": f"Bearer {token}"}
@@ -738,8 +748,15 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--databases", default="sqlite,postgres", help="comma-separated: sqlite, postgres"
     )
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn processes")
-    parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn process")
+    parser.add_argument(
+        "--workers", type=int, default=None, help="gunicorn processes (default: serve's own)"
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="threads per gunicorn process (default: serve's own, 1 on SQLite, 4 on PostgreSQL)",
+    )
     parser.add_argument("--port", type=int, default=0, help="server port; 0 picks a free one")
     parser.add_argument("--warmup", type=int, default=300, help="warm-up requests per kind")
     parser.add_argument("--seed", type=int, default=1, help="seed of the report generator")
@@ -761,7 +778,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         parser.error(f"--databases: unknown {', '.join(sorted(unknown)) or '(none given)'}")
     args.databases = databases
     for name in ("count", "concurrency", "workers", "threads"):
-        if getattr(args, name) < 1:
+        if getattr(args, name) is not None and getattr(args, name) < 1:
             parser.error(f"--{name} must be at least 1")
     if urlsplit(args.postgres_url).hostname not in LOCAL_HOSTS:
         parser.error("--postgres-url must point at this machine (127.0.0.1)")
@@ -840,7 +857,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     print(
         f"Intake: {options.count:,} submissions, concurrency {options.concurrency}, "
-        f"{options.workers} workers x {options.threads} threads, {os.cpu_count()} CPUs"
+        f"{describe_server(options)}, {os.cpu_count()} CPUs"
     )
     print(render_table(results))
     print()

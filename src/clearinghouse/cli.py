@@ -52,26 +52,40 @@ def migrate() -> None:
 @app.command()
 def serve(
     bind: Annotated[str, typer.Option(help="Address and port to listen on.")] = "127.0.0.1:8000",
-    workers: Annotated[int, typer.Option(help="Web server processes.")] = 2,
-    threads: Annotated[int, typer.Option(help="Threads per web server process.")] = 4,
+    workers: Annotated[
+        int | None, typer.Option(help="Web server processes [default: 2 per CPU, at most 8].")
+    ] = None,
+    threads: Annotated[
+        int | None,
+        typer.Option(help="Threads per process [default: 1 on SQLite, 4 on PostgreSQL]."),
+    ] = None,
     with_worker: Annotated[
         bool, typer.Option("--with-worker/--no-worker", help="Also run a background task worker.")
     ] = True,
 ) -> None:
     """Serve the console and the API with gunicorn (and, by default, a task worker beside it)."""
     _setup_django()
+    from django.db import connection
     from gunicorn.app.base import BaseApplication
 
     from clearinghouse.wsgi import application
 
+    # SQLite has one writer at a time: threads inside a process only queue on its lock and sleep
+    # through busy_timeout, which stretches the latency tail (bench/intake.py); processes do better.
+    thread_count = threads if threads is not None else (1 if connection.vendor == "sqlite" else 4)
+    worker_count = workers if workers is not None else min(2 * (os.cpu_count() or 1), 8)
+
     class _Server(BaseApplication):
         def load_config(self) -> None:
             self.cfg.set("bind", bind)
-            self.cfg.set("workers", workers)
-            self.cfg.set("threads", threads)
-            self.cfg.set("worker_class", "gthread" if threads > 1 else "sync")
+            self.cfg.set("workers", worker_count)
+            self.cfg.set("threads", thread_count)
+            self.cfg.set("worker_class", "gthread" if thread_count > 1 else "sync")
             self.cfg.set("accesslog", os.environ.get("CLEARINGHOUSE_ACCESS_LOG") or None)
             self.cfg.set("graceful_timeout", 10)
+            # gunicorn's control socket has one fixed path per user: two servers on one host would
+            # delete each other's. We do not use it.
+            self.cfg.set("control_socket_disable", True)
 
         def load(self) -> Any:
             return application

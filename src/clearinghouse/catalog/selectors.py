@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from django.db.models import Q, QuerySet
+from collections.abc import Sequence
+
+from django.db.models import QuerySet
+from django.db.models.functions import Lower
 
 from clearinghouse.accounts.models import Organisation
 from clearinghouse.catalog.models import AISystem
@@ -21,11 +24,34 @@ def ai_system_match(*, vendor: str, model: str, version: str) -> AISystem | None
 
     An empty version matches the unversioned entry if there is one, else the newest version.
     """
-    candidates = AISystem.objects.filter(
-        Q(vendor__name__iexact=vendor) | Q(vendor__slug__iexact=vendor),
-        model_name__iexact=model,
+    return ai_system_match_many(targets=[(vendor, model, version)])[0]
+
+
+def ai_system_match_many(*, targets: Sequence[tuple[str, str, str]]) -> list[AISystem | None]:
+    """``ai_system_match`` for several (vendor, model, version) targets, in one query.
+
+    Submission is the hot path of intake; one query per report instead of one or two per target.
+    """
+    if not targets:
+        return []
+    models = {model.lower() for _, model, _ in targets}
+    candidates = list(
+        AISystem.objects.select_related("vendor")
+        .annotate(model_lower=Lower("model_name"))
+        .filter(model_lower__in=models)
+        .order_by("-created_at", "-id")
     )
-    if version:
-        return candidates.filter(version__iexact=version).first()
-    unversioned = candidates.filter(version="").first()
-    return unversioned or candidates.order_by("-created_at", "-id").first()
+    matches: list[AISystem | None] = []
+    for vendor, model, version in targets:
+        same = [
+            system
+            for system in candidates
+            if system.model_name.lower() == model.lower()
+            and vendor.lower() in {system.vendor.name.lower(), system.vendor.slug.lower()}
+        ]
+        if version:
+            found = next((s for s in same if s.version.lower() == version.lower()), None)
+        else:
+            found = next((s for s in same if s.version == ""), same[0] if same else None)
+        matches.append(found)
+    return matches

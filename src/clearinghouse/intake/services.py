@@ -20,7 +20,7 @@ from django.db import IntegrityError, transaction
 from clearinghouse.accounts.models import User
 from clearinghouse.accounts.permissions import Permission
 from clearinghouse.audit.services import audit_record
-from clearinghouse.catalog.selectors import ai_system_match
+from clearinghouse.catalog.selectors import ai_system_match_many
 from clearinghouse.core.errors import Conflict, InvalidInput, PermissionDenied
 from clearinghouse.intake.models import IdempotencyRecord, Report, ReportTarget
 from clearinghouse.intake.schema import ReportSubmission
@@ -121,44 +121,44 @@ def report_submit(
     digest = submission.sha256()
     if key is not None and (earlier := _replay(scope, key, digest)) is not None:
         return earlier
+    # Build everything before the transaction: on SQLite the transaction holds the one write lock,
+    # so it should contain the INSERTs and nothing else.
+    report = Report(
+        title=submission.title,
+        description=submission.description,
+        submitted_by=submitter,
+        reporter_organisation=submitter.organisation if submitter else None,
+        poc=submission.poc.model_dump(mode="json"),
+        observed_output=submission.observed_output,
+        claims=submission.claims.model_dump(mode="json", exclude_none=True),
+        tlp=submission.tlp.value,
+        threat_type=submission.threat_type.value if submission.threat_type else "",
+        threat_type_source=(Report.ThreatTypeSource.REPORTER if submission.threat_type else ""),
+        submission_sha256=digest,
+    )
+    token: str | None = None
+    if submitter is None:
+        report.follow_up_salt = secrets.token_hex(16)
+        token = _follow_up_token(report)  # the id is assigned client-side (uuid4), so known now
+        report.follow_up_hash = follow_up_token_hash(token)
+    systems = ai_system_match_many(
+        targets=[(target.vendor, target.model, target.version) for target in submission.targets]
+    )
+    targets = [
+        ReportTarget(
+            report=report,
+            position=position,
+            vendor_name=target.vendor,
+            model_name=target.model,
+            version=target.version,
+            system=system,
+        )
+        for position, (target, system) in enumerate(zip(submission.targets, systems, strict=True))
+    ]
     try:
         with transaction.atomic():
-            report = Report(
-                title=submission.title,
-                description=submission.description,
-                submitted_by=submitter,
-                reporter_organisation=submitter.organisation if submitter else None,
-                poc=submission.poc.model_dump(mode="json"),
-                observed_output=submission.observed_output,
-                claims=submission.claims.model_dump(mode="json", exclude_none=True),
-                tlp=submission.tlp.value,
-                threat_type=submission.threat_type.value if submission.threat_type else "",
-                threat_type_source=(
-                    Report.ThreatTypeSource.REPORTER if submission.threat_type else ""
-                ),
-                submission_sha256=digest,
-            )
-            token: str | None = None
-            if submitter is None:
-                report.follow_up_salt = secrets.token_hex(16)
-            report.save()
-            if submitter is None:
-                token = _follow_up_token(report)
-                report.follow_up_hash = follow_up_token_hash(token)
-                report.save(update_fields=["follow_up_hash"])
-            ReportTarget.objects.bulk_create(
-                ReportTarget(
-                    report=report,
-                    position=position,
-                    vendor_name=target.vendor,
-                    model_name=target.model,
-                    version=target.version,
-                    system=ai_system_match(
-                        vendor=target.vendor, model=target.model, version=target.version
-                    ),
-                )
-                for position, target in enumerate(submission.targets)
-            )
+            report.save(force_insert=True)
+            ReportTarget.objects.bulk_create(targets)
             if key is not None:
                 IdempotencyRecord.objects.create(
                     scope=scope, key=key, request_sha256=digest, report=report
