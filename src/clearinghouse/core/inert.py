@@ -93,7 +93,23 @@ def segments(text: str) -> list[Segment]:
         if plain:
             out.append(Segment("".join(plain)))
             plain = []
-        out.append(Segment(char, marker=found[0], kind=found[1]))
+        marker, kind = found
+        previous = out[-1] if out else None
+        if (
+            kind == "tag"
+            and marker.startswith("TAG ")
+            and previous is not None
+            and previous.kind == "tag"
+            and str(previous.marker).startswith("TAG ")
+        ):
+            # A run of tag characters spells a hidden message: one badge reads better than forty.
+            out[-1] = Segment(
+                previous.text + char,
+                marker=f"{previous.marker}{marker.removeprefix('TAG ')}",
+                kind="tag",
+            )
+        else:
+            out.append(Segment(char, marker=marker, kind=kind))
     if plain:
         out.append(Segment("".join(plain)))
     return out
