@@ -29,7 +29,7 @@ $(STAMP): pyproject.toml scripts/find-python.sh
 	  echo "creating $(VENV) with $$python"; \
 	  "$$python" -m venv $(VENV); \
 	fi
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test,bench]'
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test,bench,fast]'
 	@touch $(STAMP)
 
 lint: $(STAMP)

@@ -35,6 +35,14 @@ def _fast_password_hashing(settings: Any) -> None:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def _fresh_triage_index() -> None:
+    # Each worker process caches the similarity index; tests roll the database back under it.
+    from clearinghouse.triage.services import forget_indexes
+
+    forget_indexes()
+
+
 @pytest.fixture
 def vendor(db: None) -> Organisation:
     return organisation_create(name="Example Labs", slug="example-labs", kind="vendor")

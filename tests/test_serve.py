@@ -75,7 +75,7 @@ def test_serve_answers_http_and_its_worker_triages(
             assert response.status == 201
             report_id = json.loads(response.read())["report_id"]
         wait_for(
-            lambda: Report.objects.get(pk=report_id).status == "queued_for_triage",
+            lambda: Report.objects.get(pk=report_id).status == "triaged",
             "the sibling worker to triage the report",
         )
         login_page = urllib.request.urlopen(f"{base}/accounts/login/", timeout=5)  # noqa: S310

@@ -51,7 +51,7 @@ def test_reports_submitted_while_the_worker_is_down_are_processed_when_it_starts
     result = run_worker(subprocess_env)
 
     assert result.returncode == 0, result.stderr + result.stdout
-    assert set(Report.objects.values_list("status", flat=True)) == {"queued_for_triage"}
+    assert set(Report.objects.values_list("status", flat=True)) == {"triaged"}
     assert DBTaskResult.objects.successful().count() == 3
     assert AuditEvent.objects.filter(action="report.queue_for_triage").count() == 3
 

@@ -351,5 +351,15 @@ def manage(ctx: typer.Context) -> None:
     execute_from_command_line(["clearinghouse manage", *ctx.args])
 
 
+def _register_commands() -> None:
+    # Stage commands live beside their stage; the CLI only names them.
+    from clearinghouse.triage.commands import triage_command
+
+    app.command("triage")(triage_command)
+
+
+_register_commands()
+
+
 def main() -> None:
     app()

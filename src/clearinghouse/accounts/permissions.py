@@ -15,6 +15,7 @@ class Permission(StrEnum):
     REPORTS_OWN_READ = "reports:own:read"
     REPORTS_ALL_READ = "reports:all:read"
     REPORTS_SUBMIT = "reports:submit"
+    TRIAGE_CORRECT = "triage:results:correct"
 
 
 class Role(StrEnum):
@@ -37,6 +38,7 @@ ROLE_LABELS: dict[Role, str] = {
 
 _STAFF = {
     Permission.CONSOLE_QUEUE_VIEW,
+    Permission.TRIAGE_CORRECT,
     Permission.REPORTS_ALL_READ,
     Permission.REPORTS_OWN_READ,
     Permission.REPORTS_SUBMIT,

@@ -1,4 +1,5 @@
-"""Reports as submitted, the models they target, and idempotency records for retried submissions."""
+"""Reports as submitted, the models they target, idempotency records for retried submissions, and
+the scanner runs that imported reports came from."""
 
 from __future__ import annotations
 
@@ -12,10 +13,71 @@ from clearinghouse.catalog.models import AISystem
 from clearinghouse.intake.schema import ThreatType, Tlp
 
 
+class ScanRun(models.Model):
+    """A scanner's run (a garak run, a promptfoo eval, a PyRIT memory database) as one user imported it.
+
+    Importing the same run again updates its counts and ``imported_at``; the reports it created
+    link here through ``Report.scan_run``.
+    """
+
+    scanner = models.CharField(
+        max_length=40, db_comment="Importer format that read it: 'garak', 'pyrit' or 'promptfoo'."
+    )
+    run_id = models.CharField(
+        max_length=200,
+        db_comment="The scanner's id of the run: garak run uuid, promptfoo evalId, 'memory' for PyRIT.",
+    )
+    scanner_version = models.CharField(
+        max_length=100, blank=True, db_comment="Scanner version the file names, if any."
+    )
+    file_name = models.CharField(
+        max_length=255, db_comment="Base name of the file last imported (no directories)."
+    )
+    imported_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="scan_runs",
+        db_comment="User who imported it; the reports are submitted as this user.",
+    )
+    first_imported_at = models.DateTimeField(
+        auto_now_add=True, db_comment="When the run was first imported."
+    )
+    imported_at = models.DateTimeField(db_comment="When the run was last imported.")
+    records_read = models.PositiveIntegerField(
+        default=0,
+        db_comment="Last import: records read from the file (lines, results, conversations).",
+    )
+    findings = models.PositiveIntegerField(
+        default=0, db_comment="Last import: valid findings read from the file."
+    )
+    reports_created = models.PositiveIntegerField(
+        default=0, db_comment="Last import: reports created."
+    )
+    reports_present = models.PositiveIntegerField(
+        default=0, db_comment="Last import: findings whose report was already present."
+    )
+    records_skipped = models.PositiveIntegerField(
+        default=0, db_comment="Last import: records of the file skipped as unusable or refused."
+    )
+
+    class Meta:
+        ordering = ["-imported_at"]
+        db_table_comment = "Scanner runs whose findings were imported as reports."
+        constraints = [
+            models.UniqueConstraint(
+                fields=["scanner", "run_id", "imported_by"], name="intake_scan_run_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.scanner} {self.run_id}"
+
+
 class Report(models.Model):
     class Status(models.TextChoices):
         RECEIVED = "received", "Received"
         QUEUED_FOR_TRIAGE = "queued_for_triage", "Queued for triage"
+        TRIAGED = "triaged", "Triaged"
         TRIAGE_FAILED = "triage_failed", "Triage failed"
 
     class ThreatTypeSource(models.TextChoices):
@@ -95,6 +157,14 @@ class Report(models.Model):
         max_length=64,
         db_index=True,
         db_comment="SHA-256 of the canonical submission JSON (the receipt).",
+    )
+    scan_run = models.ForeignKey(
+        ScanRun,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="reports",
+        db_comment="Scanner run the report was imported from; null when submitted directly.",
     )
     created_at = models.DateTimeField(auto_now_add=True, db_index=True, db_comment="Received at.")
     updated_at = models.DateTimeField(auto_now=True, db_comment="Last change.")

@@ -25,8 +25,14 @@ def _self() -> Task[Any, Any]:
 @retry_on_transient(_self, on_give_up=_give_up)
 def report_triage(*, report_id: str) -> dict[str, str]:
     try:
-        status = services.report_queue_for_triage(report_id=report_id)
+        services.report_queue_for_triage(report_id=report_id)
+        record = services.report_triage_run(report_id=report_id)
     except NotFound:
         # Deleted before the worker got to it: nothing to do, and nothing to retry.
         return {"report_id": report_id, "status": "deleted"}
-    return {"report_id": report_id, "status": status}
+    return {
+        "report_id": report_id,
+        "status": "triaged",
+        "threat_type": record.threat_type,
+        "family": record.family.name,
+    }
