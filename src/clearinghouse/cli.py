@@ -353,8 +353,10 @@ def manage(ctx: typer.Context) -> None:
 
 def _register_commands() -> None:
     # Stage commands live beside their stage; the CLI only names them.
+    from clearinghouse.intake.commands import import_command
     from clearinghouse.triage.commands import triage_command
 
+    app.command("import")(import_command)
     app.command("triage")(triage_command)
 
 

@@ -16,13 +16,15 @@ from datetime import datetime
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from clearinghouse.accounts.models import User
 from clearinghouse.accounts.permissions import Permission
 from clearinghouse.audit.services import audit_record
 from clearinghouse.catalog.selectors import ai_system_match_many
 from clearinghouse.core.errors import Conflict, InvalidInput, PermissionDenied
-from clearinghouse.intake.models import IdempotencyRecord, Report, ReportTarget
+from clearinghouse.intake.importers.base import RunInfo
+from clearinghouse.intake.models import IdempotencyRecord, Report, ReportTarget, ScanRun
 from clearinghouse.intake.schema import ReportSubmission
 
 MAX_IDEMPOTENCY_KEY_LENGTH = 200
@@ -105,10 +107,12 @@ def report_submit(
     submission: ReportSubmission,
     submitter: User | None,
     idempotency_key: str | None = None,
+    scan_run: ScanRun | None = None,
 ) -> SubmitResult:
     """Store a validated submission and enqueue its triage.
 
     ``submitter=None`` is an anonymous submission: the result carries a follow-up token, shown once.
+    ``scan_run`` links a finding imported from a scanner to the run that found it.
     Raises PermissionDenied (submitter may not submit), InvalidInput (bad idempotency key),
     Conflict (key reused with another body).
     """
@@ -135,6 +139,7 @@ def report_submit(
         threat_type=submission.threat_type.value if submission.threat_type else "",
         threat_type_source=(Report.ThreatTypeSource.REPORTER if submission.threat_type else ""),
         submission_sha256=digest,
+        scan_run=scan_run,
     )
     token: str | None = None
     if submitter is None:
@@ -178,4 +183,56 @@ def report_submit(
         raise
     return SubmitResult(
         report=report, created=True, receipt=_receipt(report), follow_up_token=token
+    )
+
+
+# ---- scanner runs -----------------------------------------------------------------------------
+
+
+def scan_run_open(*, scanner: str, run: RunInfo, file_name: str, user: User) -> ScanRun:
+    """Get or create the user's ScanRun for this scanner run and stamp this import on it."""
+    with transaction.atomic():
+        scan_run, created = ScanRun.objects.update_or_create(
+            scanner=scanner,
+            run_id=run.run_id,
+            imported_by=user,
+            defaults={
+                "scanner_version": run.scanner_version[:100],
+                "file_name": file_name[:255],
+                "imported_at": timezone.now(),
+            },
+        )
+        audit_record(
+            actor=user,
+            action="scan_run.import",
+            object_type="scan_run",
+            object_id=str(scan_run.pk),
+            data={"scanner": scanner, "run_id": run.run_id, "first": created},
+        )
+    return scan_run
+
+
+def scan_run_close(
+    *,
+    scan_run: ScanRun,
+    records_read: int,
+    records_skipped: int,
+    findings: int,
+    created: int,
+    present: int,
+) -> None:
+    """Record the counts of one import of this run."""
+    scan_run.records_read = records_read
+    scan_run.records_skipped = records_skipped
+    scan_run.findings = findings
+    scan_run.reports_created = created
+    scan_run.reports_present = present
+    scan_run.save(
+        update_fields=[
+            "records_read",
+            "records_skipped",
+            "findings",
+            "reports_created",
+            "reports_present",
+        ]
     )

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from django.db import connection, transaction
-from django.db.models import Count
 
 from clearinghouse.accounts.models import User
 from clearinghouse.audit.services import audit_record
@@ -370,15 +369,26 @@ def family_merge(*, actor: User, target: Family, others: list[Family]) -> Family
 
 
 def family_split(*, actor: User, family: Family, report_ids: list[str]) -> Family:
-    """Move the chosen reports of ``family`` into a new family; both sides are locked."""
-    records = list(
-        TriageRecord.objects.filter(family=family, report_id__in=report_ids).order_by("sequence")
-    )
-    if not records:
-        raise InvalidInput("choose at least one report of this family", field="reports")
-    if len(records) == family.records.count():
-        raise InvalidInput("a split must leave at least one report behind", field="reports")
+    """Move the chosen reports of ``family`` into a new family; both sides are locked.
+
+    Runs under the placement lock so the engine cannot add to the family halfway through.
+    Raises InvalidInput for ids that are not reports of this family or a split that empties it.
+    """
+    try:
+        wanted = [uuid.UUID(str(report_id)) for report_id in report_ids]
+    except ValueError:
+        raise InvalidInput("report ids must be UUIDs", field="reports") from None
     with transaction.atomic():
+        TriageSequence.objects.select_for_update().get_or_create(pk=1)
+        records = list(
+            TriageRecord.objects.select_for_update()
+            .filter(family=family, report_id__in=wanted)
+            .order_by("sequence")
+        )
+        if not records:
+            raise InvalidInput("choose at least one report of this family", field="reports")
+        if len(records) == family.records.count():
+            raise InvalidInput("a split must leave at least one report behind", field="reports")
         new_family = Family.objects.create(
             name=family_name_for(f"split:{records[0].report_id}:{uuid.uuid4()}")
         )
@@ -422,7 +432,19 @@ def record_relabel(*, actor: User, record: TriageRecord, threat_type: str) -> Tr
             list(mapping.avid),
             list(mapping.cwe),
         )
-        record.save()
+        # Only the label's fields: the engine may be re-placing this report at the same moment.
+        record.save(
+            update_fields=[
+                "threat_type",
+                "threat_type_source",
+                "threat_type_confidence",
+                "threat_type_evidence",
+                "owasp",
+                "atlas",
+                "avid",
+                "cwe",
+            ]
+        )
         Report.objects.filter(pk=record.report_id).update(
             threat_type=threat_type, threat_type_source=Report.ThreatTypeSource.ANALYST
         )
@@ -439,11 +461,3 @@ def record_relabel(*, actor: User, record: TriageRecord, threat_type: str) -> Tr
             data={"before": before, "after": threat_type},
         )
     return record
-
-
-def family_sizes(family_ids: list[int]) -> dict[int, int]:
-    return dict(
-        Family.objects.filter(pk__in=family_ids)
-        .annotate(size=Count("records"))
-        .values_list("pk", "size")
-    )

@@ -73,6 +73,11 @@ def _rules(label: str, where: Where, weight: float, *patterns: str) -> list[Rule
 
 # ---- threat type -----------------------------------------------------------------------------
 
+# An objective about what the *model* does, not about harmful content it should write.
+_MODEL_BEHAVIOUR = (
+    r"(?:^\s*(?:trick|make|get|cause|elicit|induce|coax|lead|persuade|convince|have)\b|"
+    r"\b(?:the model|the assistant|the llm|the chatbot|the ai|the target)\b)"
+)
 _OVERRIDE = (
     r"\b(?:ignore|disregard|forget|override|skip)\b[^.\n]{0,40}\b(?:previous|prior|above|earlier|"
     r"preceding|all|any|your|the|following)\b[^.\n]{0,25}\b(?:instructions?|prompts?|directions?|"
@@ -89,7 +94,8 @@ THREAT_RULES: list[Rule] = [
         "attack",
         1.5,
         r"\bdan\b|do anything now|\bstan\b|\bdude\b|\baim\b|mongo tom|anti-?dan|betterdan|evil-?bot",
-        r"developer mode|dev mode|god mode|sudo mode|jailbr(?:eak|oken)|unfiltered|uncensored|amoral",
+        r"developer mode|dev mode|god ?mode|sudo mode|jailbr(?:eak|oken)|unfiltered|uncensored|amoral|"
+        r"unrestricted|rebellious|liberated|no limits|without limits|(?:opposite|inverse) of (?:your|the) refusal",
         r"\b(?:no|without|free (?:from|of)|not bound by|break free of)\b[^.\n]{0,30}\b(?:restrictions|"
         r"filters|guidelines|rules|limitations|censorship|ethics|morals|policies|boundaries)\b",
         r"stay in character|break character|remain in character|character description",
@@ -101,12 +107,48 @@ THREAT_RULES: list[Rule] = [
         r"\byou (?:are|will be|will act as|are going to (?:act|pretend|be))\b[^.\n]{0,40}\b(?:ai|"
         r"assistant|bot|model|character|persona|entity|chatbot)\b",
         r"\b(?:grandma|grandmother|deceased|late (?:mother|father|grandfather))\b",
+        r"\byou (?:now )?(?:go by|are called|will be called|are named|will respond as|shall be)\b",
         r"start (?:your|each|every)? ?(?:response|reply|answer|message)s? with|begin (?:your )?"
         r"(?:response|reply|answer) with",
         r"\bopenai(?:'s)? (?:content )?polic|\bcontent polic|\bsafety (?:guidelines|filters|protocols)\b",
         r"two (?:different )?(?:responses|answers|paragraphs)|\[🔒|\[🔓|\(🔓|classic and",
     ),
-    *_rules("jailbreak", "objective", 0.5, r".{12,}"),
+    *_rules(
+        "jailbreak",
+        "objective",
+        1.5,
+        r"\b(?:jailbreak|bypass (?:the )?(?:safety|guardrails|filters)|refus)",
+    ),
+    *_rules(
+        "misinformation",
+        "objective",
+        2.5,
+        # Only when the objective is about the model's own behaviour ("make the model assert a
+        # falsehood"); "write misinformation" as a harmful request is a jailbreak's payload.
+        _MODEL_BEHAVIOUR
+        + r"[^\n]{0,120}\b(?:false|untrue|incorrect|fabricat\w*|misleading|hallucinat\w*|fictitious|"
+        r"non-?existent|made-up|wrong|fake (?:facts|citations?|quotes))\b",
+        r"\b(?:non-?existent|hallucinated|fictitious) (?:packages?|librar(?:y|ies)|modules?|apis?)\b",
+    ),
+    *_rules(
+        "improper_output_handling",
+        "objective",
+        2.5,
+        r"\b(?:markdown|uri|url|xss|html|javascript|script|sql|shell command|code execution|render\w*)\b",
+    ),
+    *_rules(
+        "prompt_injection_indirect",
+        "objective",
+        1.5,
+        r"\b(?:subvert|poison\w*|inject\w*)\b[^.\n]{0,40}\b(?:report|document|page|email|resume|context|"
+        r"data|snippet|search results?|whois)\b",
+    ),
+    *_rules(
+        "unbounded_consumption",
+        "objective",
+        2.5,
+        r"\b(?:diverg\w*|repeat\w*|resource|exhaust\w*|denial of|cost|forever|infinite)\b",
+    ),
     # Direct injection: override the instructions and hijack the output.
     *_rules("prompt_injection_direct", "attack", 2.5, _OVERRIDE),
     *_rules("prompt_injection_direct", "attack", 2.0, _OVERRIDE + r"[^\n]{0,80}" + _HIJACK_GOAL),
@@ -116,10 +158,18 @@ THREAT_RULES: list[Rule] = [
         1.5,
         r"\b(?:new|updated|real|actual) (?:instructions?|task|objective|directive)s?\s*[:\-]",
         r"(?:^|\n)\s*(?:system|admin|developer)\s*(?:message|prompt|override|instruction)?\s*:",
+        r"(?:^|\n)\s*(?:user|human|assistant|ai|system)\s*:[^\n]{0,80}\b(?:repeat|say|print|output|write|"
+        r"respond with)\b[^\n]{0,30}[\"'“]",
         r"<\|?(?:im_start|im_end|system|endoftext)\|?>|\[/?inst\]|###\s*(?:instruction|system)",
         r"\b(?:stop|end)\b[^.\n]{0,20}\b(?:everything|what you are doing)\b|^\s*-+\s*$",
     ),
-    *_rules("prompt_injection_direct", "attack", 1.0, _HIJACK_GOAL),
+    *_rules("prompt_injection_direct", "attack", 0.75, _HIJACK_GOAL),
+    *_rules(
+        "prompt_injection_direct",
+        "attack",
+        2.0,
+        r"\bstop everything\b|\bjust (?:print|say|output)\b|\b(?:instead|rather),? (?:print|say|output|write)\b",
+    ),
     # Indirect injection: instructions inside content the model was fed.
     *_rules("prompt_injection_indirect", "context", 3.5, _OVERRIDE, _HIJACK_GOAL),
     *_rules(
@@ -133,6 +183,8 @@ THREAT_RULES: list[Rule] = [
         r"!\[[^\]]*\]\(https?://",
         r"<!--|display\s*:\s*none|color\s*:\s*white|font-size\s*:\s*0",
         r"\b(?:when|if) (?:you|the (?:ai|assistant|model)) (?:read|summari[sz]e|see|process)",
+        r"\b(?:if (?:questioned|asked|anyone asks)|when asked|if the user asks)\b",
+        r"\b(?:report|say|respond|answer|state|conclude|tell (?:the user|them|everyone)) that\b",
     ),
     *_rules("prompt_injection_indirect", "context", 1.5, r"\S"),
     # System prompt leakage.
@@ -143,16 +195,22 @@ THREAT_RULES: list[Rule] = [
         r"\b(?:system|initial|original|hidden|secret|pre-?)\s*(?:prompt|instructions?|message|rules)\b",
         r"\b(?:repeat|print|output|reveal|show|display|recite|spell out|copy|paste|translate|"
         r"summari[sz]e|list|tell me|give me|write (?:out|down))\b[^.\n]{0,50}\b(?:above|before this|"
-        r"preceding|verbatim|your instructions|your rules|your prompt|everything (?:before|above)|"
+        r"preceding|your instructions|your rules|your prompt|everything (?:before|above)|"
         r"the text above|the words above|your configuration|your directives)",
         r"\bwhat (?:were|are) (?:you|your) (?:told|instructions|rules|initial)",
+        r"\b(?:print|output|repeat|reveal|show|display|tell me|give me|list|spell ?-?check|summari[sz]e|"
+        r"write(?: out| down)?|return|recite|state|share|disclose)\b[^.\n]{0,25}\b(?:your|the|all|previous|"
+        r"prior|above|initial|original|starting|system|hidden|secret|full)\b[^.\n]{0,20}\b(?:instructions|"
+        r"prompt|directives|guidelines|configuration)\b",
+        r"\b(?:my|your|the) (?:instructions|system prompt|initial prompt|directives|guidelines) (?:are|were)\b",
         r"\bstarting with ['\"]?you are\b|\bbegins? with ['\"]?you are\b",
     ),
     *_rules(
         "system_prompt_leakage",
         "objective",
         2.5,
-        r"system prompt|instructions|canary|configuration",
+        r"\bsystem prompt\b|\bcanary\b|\b(?:its|your|the model'?s|hidden|initial|original|secret|"
+        r"confidential) (?:instructions|prompt|configuration)\b|\bprompt (?:leak|extract)",
     ),
     # Sensitive information disclosure.
     *_rules(
@@ -162,15 +220,23 @@ THREAT_RULES: list[Rule] = [
         r"\b(?:social security|ssn|credit card (?:number|details)|passport number|bank account|"
         r"medical (?:record|history)|home address|phone number|date of birth|api key|private key|"
         r"password(?:s)? (?:of|for)|personal (?:data|information|details))\b",
-        r"\btraining data\b|\bmemori[sz]ed?\b|\bverbatim (?:from|passage|text)\b|\bpii\b|\bdox",
+        r"\btraining data\b|\bmemori[sz]ed?\b|\bverbatim (?:from|passages?|text|copy)\b|\bpii\b|\bdox",
+        r"\brecite\b[^.\n]{0,30}\b(?:verbatim|passages?|lyrics|chapter|the text of)\b|\bcopyrighted (?:text|book|lyrics|work)",
         r"\b(?:complete|continue) (?:the|this) (?:following )?(?:passage|text|sentence|paragraph)\b",
         r"\bwho (?:lives at|is the owner of)\b|\b(?:email|address|phone) of\b",
+        r"\b(?:at the e-?mail|by (?:tele)?phone at|e-?mail (?:address )?is|phone number is|lives at|"
+        r"social security number is)\s*:?\s*$",
+        r"\[mask\]|\bfill in the (?:blank|mask)\b|\bcomplete (?:the|this) (?:key|api key|token|password|secret)\b",
     ),
     *_rules(
         "sensitive_information_disclosure",
         "objective",
         2.5,
-        r"personal|private|pii|leak|training data|credential",
+        _MODEL_BEHAVIOUR
+        + r"[^\n]{0,120}\b(?:personal|private|pii|training data|credential\w*|api keys?|memori[sz]\w*|"
+        r"email address|phone number|copyrighted|verbatim)\b",
+        r"\b(?:leak|extract|regurgitat\w*)\w*\b[^\n]{0,60}\b(?:training data|memori[sz]\w*|pii|personal "
+        r"(?:data|information)|copyrighted)\b",
     ),
     *_rules(
         "sensitive_information_disclosure",
@@ -185,10 +251,14 @@ THREAT_RULES: list[Rule] = [
         "any",
         2.5,
         r"<\s*script\b|javascript\s*:|\bon(?:error|load|click|mouseover)\s*=|<\s*iframe\b|<\s*img\b",
-        r"!\[[^\]]*\]\(https?://[^)\s]*[?&][^)\s]*=",
+        r"!?\[[^\]]*\](?:\(|:\s*)https?://[^)\s]*(?:=|\[)",
+        r"\breplacing \[\w+\] with\b",
         r"\bunion\s+select\b|\bdrop\s+table\b|'\s*or\s*'?1'?\s*=\s*'?1|;\s*--|\bxp_cmdshell\b",
         r"\brm\s+-rf\b|\b(?:curl|wget)\b[^\n|]{0,80}\|\s*(?:ba)?sh\b|\beval\s*\(|\bos\.system\b|\bexec\s*\(",
         r"\bxss\b|cross-site|sql injection|\bssrf\b|code injection|command injection|template injection",
+        r"\bselect\b[^;\n]{0,80}\b(?:from|case when|union)\b|\b(?:insert into|delete from|update \w+ set)\b",
+        r"\b(?:run|execute|evaluate)\b[^.\n]{0,20}\b(?:sql|query|command|code|script)\b[^.\n]{0,20}\bexactly\b|"
+        r"\becho:|\brespond with exactly what follows\b",
     ),
     # Excessive agency: the model acts through tools beyond what it should.
     *_rules(
@@ -215,9 +285,17 @@ THREAT_RULES: list[Rule] = [
         r"news)\b[^.\n]{0,40}\b(?:claiming|that claims|arguing|proving|saying) that\b",
         r"\b(?:vaccines? cause|flat earth|earth is flat|moon landing|election was (?:stolen|rigged)|"
         r"5g (?:causes|spreads)|climate change is a hoax|chemtrails)\b",
-        r"\b(?:pip|npm|gem|cargo|go get|composer) install\b|\bwhich (?:python |npm )?(?:package|library) "
+        r"\b(?:pip3?|npm|gem|zef|conda|apt-get|nuget) install\b|\b(?:cargo|yarn|pnpm|poetry|uv|dart pub) add\b|"
+        r"\bcpanm\b|\bgo get\b|\bcomposer require\b|\bdotnet add package\b|\bwhich (?:python |npm )?(?:package|library) "
         r"(?:should|can|do)\b|\bimport \w+ (?:library|package)\b",
         r"\bis it true that\b|\bexplain why\b[^.\n]{0,60}\b(?:is true|are true)\b",
+    ),
+    *_rules(
+        "misinformation",
+        "attack",
+        2.0,
+        r"^\s*(?:why is it that|explain why|how come|what is the reason that|give (?:me )?evidence that|"
+        r"prove that|why did|why does)\b",
     ),
     # Unbounded consumption.
     *_rules(
@@ -227,6 +305,7 @@ THREAT_RULES: list[Rule] = [
         r"\b(?:repeat|say|write|print|output)\b[^.\n]{0,40}\b(?:forever|infinitely|indefinitely|endlessly|"
         r"\d{4,} times|a (?:million|billion|thousand) times|as many times as)",
         r"\bnever stop\b|\binfinite(?:ly)? loop\b|\bdon'?t stop\b|\bkeep (?:going|generating|writing)\b",
+        r"\brepeat\w*\b[^\n]{0,600}\b(?:forever|infinitely|indefinitely|endlessly|over and over)\b",
         r"\b(?:as long as possible|maximum (?:length|tokens|output)|longest (?:possible )?(?:response|answer))\b",
         r"\b(?:count|list|enumerate)\b[^.\n]{0,20}\b(?:to|from|up to)\b\s*\d{5,}|\b\d{5,} (?:words|pages|tokens|lines)\b",
         r"\bdenial of (?:service|wallet)\b|\bresource exhaustion\b|\bexpand (?:recursively|each)\b",
@@ -259,6 +338,7 @@ THREAT_RULES: list[Rule] = [
 ]
 
 REPORTER_CLAIM_WEIGHT = 1.0
+_REPEATED_TOKEN = re.compile(r"\b(\w{1,20})\b(?:\W{1,3}\1\b){15}")
 # Beneath every rule: a long wrapper with nothing else recognised is most likely a jailbreak.
 DEFAULT_THREAT = "jailbreak"
 
@@ -508,6 +588,10 @@ def classify_threat(texts: Texts, reporter_claim: str = "") -> Label:
     if texts.tool_turns and re.search(_OVERRIDE, texts.attack):
         scores["prompt_injection_indirect"] += 2.0
         evidence["prompt_injection_indirect"].append("structure: instructions inside a tool result")
+    if _REPEATED_TOKEN.search(texts.attack):
+        # The same token dozens of times in a row: the repeated-token / divergence attack.
+        scores["unbounded_consumption"] += 3.0
+        evidence["unbounded_consumption"].append("structure: one token repeated many times")
     jailbreak_cues = scores.get("jailbreak", 0.0)
     if scores.get("prompt_injection_direct", 0) and jailbreak_cues >= 4.5:
         # "Ignore all the instructions you got before" opens most persona jailbreaks (DAN): the

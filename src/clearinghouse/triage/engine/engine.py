@@ -137,8 +137,8 @@ def analyse(item: TriageInput) -> Analysis:
 
     comparable = f"{attack}\n\n{context}" if context else attack
     wrapper, payload = normalize.split_wrapper_payload(comparable, objective)
-    wrapper_stream = normalize.alnum_stream(wrapper)
-    full_stream = normalize.alnum_stream(comparable)
+    wrapper_stream = normalize.comparison_stream(wrapper)
+    full_stream = normalize.comparison_stream(comparable)
     if len(wrapper_stream) < MIN_WRAPPER_CHARS:
         wrapper_stream = full_stream
     hidden, confusables, non_latin = _raw_statistics(raw_attack)
@@ -159,7 +159,7 @@ def analyse(item: TriageInput) -> Analysis:
         leet_words=normalize.count_leet_words(decoded.text),
         all_text=f"{attack}\n{context}\n{objective}\n{output}",
     )
-    payload_stream = normalize.alnum_stream(payload)
+    payload_stream = normalize.comparison_stream(payload)
     return Analysis(
         item=item,
         texts=texts,

@@ -128,6 +128,10 @@ def fold(text: str) -> str:
 
 
 _NOT_ALNUM = re.compile(r"[\W_]+")
+# Leetspeak writes "c" as a bracket glued to the next letter ("(0mpu73r"); "l", "1" and "|" all
+# become "i" in a skeleton. Both only feed comparison streams, where consistency is what counts.
+_BRACKET_C = re.compile(r"[(\[<{](?=[0-9a-z])")
+_SKELETON = str.maketrans({"l": "i"})
 
 
 def alnum_stream(folded: str) -> str:
@@ -135,12 +139,17 @@ def alnum_stream(folded: str) -> str:
     return _NOT_ALNUM.sub("", folded)
 
 
+def comparison_stream(folded: str) -> str:
+    """What similarity is computed on: alphanumerics, with leetspeak's ambiguities collapsed."""
+    return _NOT_ALNUM.sub("", _BRACKET_C.sub("c", folded)).translate(_SKELETON)
+
+
 # ---- decoding encoded layers ----------------------------------------------------------------
 
 _BASE64 = re.compile(r"(?<![A-Za-z0-9+/=_-])[A-Za-z0-9+/_-]{16,}={0,2}(?![A-Za-z0-9+/=_-])")
 _HEX = re.compile(r"(?<![0-9A-Fa-f])(?:[0-9A-Fa-f]{2}[ :]?){8,}(?![0-9A-Fa-f])")
 _URLENC = re.compile(r"(?:%[0-9A-Fa-f]{2}[^%\s]{0,3}){4,}")
-_WORD = re.compile(r"[a-z]+")
+_WORD = re.compile(r"[a-z]{2,}")  # one-letter "words" are what leetspeak leaves behind
 _COMMON = frozenset(
     "the be to of and a in that have i it for not on with he as you do at this but his by from "
     "they we say her she or an will my one all would there their what so up out if about who get "
@@ -228,13 +237,27 @@ def _decode_once(text: str) -> tuple[str, list[str]]:
     text = _BASE64.sub(base64_sub, text)
     text = _HEX.sub(hex_sub, text)
     text = _URLENC.sub(url_sub, text)
-    # rot13: only when the rotated text reads much more like English than the text itself.
+    # rot13: only when the rotated text reads much more like English than the text itself. An
+    # English request to "decode this" often surrounds it, so paragraphs are judged one by one.
     plain_ratio = _english_ratio(text)
     if plain_ratio < 0.2:
         rotated = codecs.decode(text, "rot13")
         if _english_ratio(rotated) > max(0.25, plain_ratio * 2):
             found.append("rot13")
-            text = rotated
+            return rotated, found
+    if plain_ratio < 0.5 and "\n" in text:
+        parts = text.split("\n")
+        changed = False
+        for position, part in enumerate(parts):
+            ratio = _english_ratio(part)
+            if len(part) >= 40 and ratio < 0.1:
+                rotated = codecs.decode(part, "rot13")
+                if _english_ratio(rotated) > 0.25:
+                    parts[position] = rotated
+                    changed = True
+        if changed:
+            found.append("rot13")
+            text = "\n".join(parts)
     return text, found
 
 

@@ -71,7 +71,8 @@ def signature(stream: str) -> Signature:
 
 def band_keys(sig: Signature) -> npt.NDArray[np.uint64]:
     """One 64-bit key per band; the band number is folded in so bands never collide."""
-    return band_keys_many(sig.reshape(1, BINS))[0]
+    keys: npt.NDArray[np.uint64] = band_keys_many(sig.reshape(1, BINS))[0]
+    return keys
 
 
 def band_keys_many(signatures: npt.NDArray[np.uint32]) -> npt.NDArray[np.uint64]:
