@@ -547,25 +547,56 @@ class RuleBook:
         positions += [matcher.fallback[p] for p in prefilter.candidates(text)]
         return [group[position] for position in sorted(positions)]
 
+    def matching(self, where: Where, text: str) -> list[Rule]:
+        """Rules of ``where`` that match ``text`` (Hyperscan's answers need no second look)."""
+        group, prefilter, matcher = self._groups[where]
+        if matcher is None:
+            positions = [p for p in prefilter.candidates(text) if group[p].pattern.search(text)]
+        else:
+            positions = matcher.matching(text) + [
+                matcher.fallback[p]
+                for p in prefilter.candidates(text)
+                if group[matcher.fallback[p]].pattern.search(text)
+            ]
+        return [group[position] for position in sorted(positions)]
+
     def wheres(self) -> list[Where]:
         return list(self._groups)
 
 
+class _Evidence(dict[str, list[str]]):
+    """Evidence per label, looked up only for the labels that are reported.
+
+    Scoring needs only which rules matched; the matched phrase costs a regex search, so it is
+    found when a label's evidence is asked for (the winner, the techniques), not for every rule.
+    """
+
+    def __init__(self, texts: Texts, matched: dict[str, list[Rule]]) -> None:
+        super().__init__()
+        self._texts = texts
+        self._matched = matched
+
+    def __missing__(self, label: str) -> list[str]:
+        found: list[str] = []
+        for rule in self._matched.get(label, [])[:5]:
+            match = rule.pattern.search(self._texts.scope(rule.where))
+            if match is not None:
+                found.append(f"{rule.where}: {_evidence(match)!r}")
+        self[label] = found
+        return found
+
+
 def _score(book: RuleBook, texts: Texts) -> tuple[dict[str, float], dict[str, list[str]]]:
     scores: dict[str, float] = defaultdict(float)
-    evidence: dict[str, list[str]] = defaultdict(list)
+    matched: dict[str, list[Rule]] = defaultdict(list)
     for where in book.wheres():
         text = texts.scope(where)
         if not text:
             continue
-        for rule in book.candidates(where, text):
-            match = rule.pattern.search(text)
-            if match is None:
-                continue
+        for rule in book.matching(where, text):
             scores[rule.label] += rule.weight
-            if len(evidence[rule.label]) < 5:
-                evidence[rule.label].append(f"{rule.where}: {_evidence(match)!r}")
-    return scores, evidence
+            matched[rule.label].append(rule)
+    return scores, _Evidence(texts, matched)
 
 
 THREAT_BOOK = RuleBook(THREAT_RULES)
@@ -654,20 +685,22 @@ def classify_techniques(texts: Texts) -> tuple[Label, ...]:
 def classify_harm(texts: Texts) -> Label:
     scores: dict[str, float] = defaultdict(float)
     evidence: dict[str, list[str]] = defaultdict(list)
+    matched: dict[str, list[tuple[str, Rule]]] = defaultdict(list)
     for where, factor in HARM_SCOPE_WEIGHTS.items():
         text = texts.scope(where)
         if not text:
             continue
-        for rule in HARM_BOOK.candidates("any", text):
-            found = rule.pattern.findall(text)
-            if found:
-                scores[rule.label] += rule.weight * factor * min(len(found), 3)
-                if len(evidence[rule.label]) < 5:
-                    evidence[rule.label].append(f"{where}: {str(found[0])[:40]!r}")
+        for rule in HARM_BOOK.matching("any", text):
+            scores[rule.label] += rule.weight * factor
+            matched[rule.label].append((where, rule))
     if not scores:
         return Label("none", 0.3, ("no harm vocabulary found",))
     best = max(HARM_CATEGORIES, key=lambda label: scores.get(label, 0.0))
     total = sum(scores.values())
+    for where, rule in matched[best][:5]:
+        match = rule.pattern.search(texts.scope(where))
+        if match is not None:
+            evidence[best].append(f"{where}: {_evidence(match)!r}")
     return Label(best, _confidence(scores[best], total), tuple(evidence[best]))
 
 

@@ -114,9 +114,9 @@ def count_leet_words(text: str) -> int:
 
 def fold(text: str) -> str:
     """The canonical comparison form of ``text`` (see the module docstring)."""
-    text = _INVISIBLE_RE.sub("", decode_tag_characters(text))
-    text = unicodedata.normalize("NFKC", text)
-    if not text.isascii():
+    if not text.isascii():  # ASCII has no invisibles, compatibility forms or homoglyphs
+        text = _INVISIBLE_RE.sub("", decode_tag_characters(text))
+        text = unicodedata.normalize("NFKC", text)
         text = _strip_marks(text.translate(_confusable_table()))
     text = text.casefold()
     if _LEET_HINT.search(text):
