@@ -15,6 +15,7 @@ The reporter's own threat type counts as weak evidence (one rule among many), ne
 from __future__ import annotations
 
 import re
+import zlib
 from collections import defaultdict
 from dataclasses import dataclass, field
 
@@ -619,7 +620,13 @@ def classify_threat(texts: Texts, reporter_claim: str = "") -> Label:
     if texts.tool_turns and re.search(_OVERRIDE, texts.attack):
         scores["prompt_injection_indirect"] += 2.0
         evidence["prompt_injection_indirect"].append("structure: instructions inside a tool result")
-    if _REPEATED_TOKEN.search(texts.attack):
+    attack_bytes = texts.attack.encode("utf-8")
+    # Cheap test first: a prompt made of one token repeated compresses to almost nothing.
+    if (
+        len(attack_bytes) >= 32
+        and len(zlib.compress(attack_bytes, 1)) < 0.35 * len(attack_bytes)
+        and _REPEATED_TOKEN.search(texts.attack)
+    ):
         # The same token dozens of times in a row: the repeated-token / divergence attack.
         scores["unbounded_consumption"] += 3.0
         evidence["unbounded_consumption"].append("structure: one token repeated many times")

@@ -137,8 +137,14 @@ def analyse(item: TriageInput) -> Analysis:
 
     comparable = f"{attack}\n\n{context}" if context else attack
     wrapper, payload = normalize.split_wrapper_payload(comparable, objective)
-    wrapper_stream = normalize.comparison_stream(wrapper)
     full_stream = normalize.comparison_stream(comparable)
+    payload_stream = normalize.comparison_stream(payload)
+    # The wrapper is the prompt with the payload cut out, so its stream is the full stream
+    # without the payload's: one pass over the text instead of two.
+    if payload_stream and payload_stream in full_stream:
+        wrapper_stream = full_stream.replace(payload_stream, "", 1)
+    else:
+        wrapper_stream = normalize.comparison_stream(wrapper)
     if len(wrapper_stream) < MIN_WRAPPER_CHARS:
         wrapper_stream = full_stream
     hidden, confusables, non_latin = _raw_statistics(raw_attack)
@@ -159,7 +165,6 @@ def analyse(item: TriageInput) -> Analysis:
         leet_words=normalize.count_leet_words(decoded.text),
         all_text=f"{attack}\n{context}\n{objective}\n{output}",
     )
-    payload_stream = normalize.comparison_stream(payload)
     return Analysis(
         item=item,
         texts=texts,
