@@ -46,10 +46,11 @@ _LEET_SYMBOLS = {"@": "a", "$": "s", "!": "i", "|": "l"}
 # Only words that mix letters with digits or symbols: plain words and numbers skip the callback.
 _LEET_WORD = re.compile(r"[a-z]+[0-9@$!|][0-9a-z@$!|]*|[0-9@$!|]+[a-z][0-9a-z@$!|]*")
 # Cheap test first: most prose has no letter next to a digit or an inner symbol.
-_LEET_HINT = re.compile(r"[a-z][0-9]|[0-9][a-z]|[a-z][@$!|][a-z]")
+_LEET_HINT = re.compile(r"[0-9@$!|](?:(?<=[a-z][0-9])|(?<=[0-9])(?=[a-z])|(?<=[a-z].)(?=[a-z]))")
+# Only runs that need changing: a lone plain space (most of them) is left alone.
 _HORIZONTAL_SPACE = re.compile(r"[^\S\n]+")
 _PARAGRAPH_BREAK = re.compile(r" ?\n(?: ?\n)+ ?")
-_LINE_BREAK = re.compile(r" ?\n ?")
+_LINE_BREAK = re.compile(r" \n ?|\n ")
 
 
 @functools.cache
@@ -125,9 +126,14 @@ def fold(text: str) -> str:
     if _LEET_HINT.search(text):
         text = _LEET_WORD.sub(_unleet, text)
     # Spacing collapses, but paragraph breaks survive: the wrapper/payload split reads them.
-    text = _HORIZONTAL_SPACE.sub(" ", text)
-    text = _PARAGRAPH_BREAK.sub("\n\n", text)
-    return _LINE_BREAK.sub("\n", text).strip()
+    # Each pass only where it can change something (substring tests run in C).
+    if "  " in text or "\t" in text or "\r" in text or "\x0b" in text or "\x0c" in text:
+        text = _HORIZONTAL_SPACE.sub(" ", text)
+    if "\n\n" in text or "\n \n" in text:
+        text = _PARAGRAPH_BREAK.sub("\n\n", text)
+    if " \n" in text or "\n " in text:
+        text = _LINE_BREAK.sub("\n", text)
+    return text.strip()
 
 
 _NOT_ALNUM = re.compile(r"[\W_]+")
@@ -136,20 +142,29 @@ _NOT_ALNUM = re.compile(r"[\W_]+")
 _BRACKET_C = re.compile(r"[(\[<{](?=[0-9a-z])")
 
 
+_ASCII_NOT_ALNUM = bytes(code for code in range(128) if not chr(code).isalnum())
+
+
 def alnum_stream(folded: str) -> str:
     """Letters and digits only: spacing, punctuation and line-break tricks stop mattering."""
+    if folded.isascii():
+        # bytes.translate deletes through a table in C: several times faster than a regex.
+        return folded.encode("ascii").translate(None, _ASCII_NOT_ALNUM).decode("ascii")
     return _NOT_ALNUM.sub("", folded)
 
 
 def comparison_stream(folded: str) -> str:
     """What similarity is computed on: alphanumerics, with leetspeak's ambiguities collapsed."""
-    return _NOT_ALNUM.sub("", _BRACKET_C.sub("c", folded)).replace("l", "i")
+    return alnum_stream(_BRACKET_C.sub("c", folded)).replace("l", "i")
 
 
 # ---- decoding encoded layers ----------------------------------------------------------------
 
 _BASE64 = re.compile(r"(?<![A-Za-z0-9+/=_-])[A-Za-z0-9+/_-]{16,}={0,2}(?![A-Za-z0-9+/=_-])")
 _HEX = re.compile(r"(?<![0-9A-Fa-f])(?:[0-9A-Fa-f]{2}[ :]?){8,}(?![0-9A-Fa-f])")
+# Hex worth decoding has digits among its first characters; English words have none.
+_HEX_HINT = re.compile(r"[0-9][0-9A-Fa-f][0-9A-Fa-f]")
+_ROT_HINT = re.compile(r"rot-?13|caesar|cipher|decode|encod|shift", re.IGNORECASE)
 _URLENC = re.compile(r"(?:%[0-9A-Fa-f]{2}[^%\s]{0,3}){4,}")
 _WORD = re.compile(r"[a-z]{2,}")  # one-letter "words" are what leetspeak leaves behind
 _COMMON = frozenset(
@@ -237,8 +252,10 @@ def _decode_once(text: str) -> tuple[str, list[str]]:
         return decoded
 
     text = _BASE64.sub(base64_sub, text)
-    text = _HEX.sub(hex_sub, text)
-    text = _URLENC.sub(url_sub, text)
+    if _HEX_HINT.search(text):
+        text = _HEX.sub(hex_sub, text)
+    if "%" in text:
+        text = _URLENC.sub(url_sub, text)
     # rot13: only when the rotated text reads much more like English than the text itself. An
     # English request to "decode this" often surrounds it, so paragraphs are judged one by one.
     plain_ratio = _english_ratio(text)
@@ -247,7 +264,7 @@ def _decode_once(text: str) -> tuple[str, list[str]]:
         if _english_ratio(rotated) > max(0.25, plain_ratio * 2):
             found.append("rot13")
             return rotated, found
-    if plain_ratio < 0.5 and "\n" in text:
+    if plain_ratio < 0.5 and "\n" in text and _ROT_HINT.search(text):
         parts = text.split("\n")
         changed = False
         for position, part in enumerate(parts):
