@@ -17,11 +17,14 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
+
 from clearinghouse.triage.engine import normalize
 from clearinghouse.triage.engine.classify import Classification, Texts, classify
 from clearinghouse.triage.engine.index import SimilarityIndex
 from clearinghouse.triage.engine.priority import prioritise
-from clearinghouse.triage.engine.sketch import Signature, signature
+from clearinghouse.triage.engine.sketch import Signature, band_keys, signature
 from clearinghouse.triage.engine.taxonomy import mapping_for
 from clearinghouse.triage.engine.types import (
     Label,
@@ -56,6 +59,7 @@ class Analysis:
     wrapper: str
     payload: str
     signature: Signature
+    band_keys: npt.NDArray[np.uint64]
     exact_key: bytes
     payload_key: int
     target_keys: frozenset[tuple[str, str]]
@@ -147,6 +151,7 @@ def analyse(item: TriageInput) -> Analysis:
         wrapper_stream = normalize.comparison_stream(wrapper)
     if len(wrapper_stream) < MIN_WRAPPER_CHARS:
         wrapper_stream = full_stream
+    wrapper_signature = signature(wrapper_stream)
     hidden, confusables, non_latin = _raw_statistics(raw_attack)
     texts = Texts(
         attack=attack,
@@ -170,7 +175,8 @@ def analyse(item: TriageInput) -> Analysis:
         texts=texts,
         wrapper=wrapper,
         payload=payload,
-        signature=signature(wrapper_stream),
+        signature=wrapper_signature,
+        band_keys=band_keys(wrapper_signature),
         exact_key=hashlib.blake2b(full_stream.encode("utf-8"), digest_size=16).digest(),
         payload_key=int.from_bytes(
             hashlib.blake2b(payload_stream.encode("utf-8"), digest_size=8).digest(), "big"
@@ -207,8 +213,24 @@ def prepare(item: TriageInput) -> Prepared:
         output_looks_compliant=bool(analysis.texts.output)
         and not looks_like_refusal(analysis.texts.output),
     )
-    # The texts were only needed to classify; do not ship them between processes.
-    slim = replace(analysis, texts=replace(analysis.texts, all_text="", attack="", context=""))
+    # The texts were only needed to classify: placement needs the sketch, the keys and the ref.
+    # Shipping less between processes is most of what parallel preparation costs.
+    slim = replace(
+        analysis,
+        item=replace(
+            item, turns=(), context_documents=(), description="", observed_output="", system=""
+        ),
+        texts=replace(
+            analysis.texts,
+            all_text="",
+            attack="",
+            context="",
+            output="",
+            objective="",
+            system="",
+            reporter="",
+        ),
+    )
     return Prepared(analysis=slim, labels=labels, priority=priority)
 
 
@@ -245,7 +267,9 @@ class TriageEngine:
         """Put a prepared report in the index; returns its result and its index position."""
         analysis = prepared.analysis
         index = self.index
-        candidates = index.query(analysis.signature, minimum=SIMILAR_THRESHOLD)
+        candidates = index.query(
+            analysis.signature, minimum=SIMILAR_THRESHOLD, keys=analysis.band_keys
+        )
         family_members = [
             candidate.index
             for candidate in candidates
@@ -275,6 +299,7 @@ class TriageEngine:
             exact_key=analysis.exact_key,
             payload_key=analysis.payload_key,
             join=family_members,
+            keys=analysis.band_keys,
         )
         similar = tuple(
             Similar(index.ref(candidate.index), round(candidate.score, 3))

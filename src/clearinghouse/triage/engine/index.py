@@ -131,9 +131,18 @@ class SimilarityIndex:
             return np.zeros(0, dtype=np.int64)
         return np.unique(np.concatenate(found))
 
-    def query(self, signature: Signature, *, minimum: float = 0.0) -> list[Candidate]:
-        """Earlier reports sharing a band with ``signature``, most similar first."""
-        ids = self._candidate_ids(band_keys(signature))
+    def query(
+        self,
+        signature: Signature,
+        *,
+        minimum: float = 0.0,
+        keys: npt.NDArray[np.uint64] | None = None,
+    ) -> list[Candidate]:
+        """Earlier reports sharing a band with ``signature``, most similar first.
+
+        ``keys`` are the signature's band keys when the caller has them already.
+        """
+        ids = self._candidate_ids(band_keys(signature) if keys is None else keys)
         if ids.size == 0:
             return []
         agreement = np.count_nonzero(self._signatures[ids] == signature, axis=1) / BINS
@@ -162,6 +171,7 @@ class SimilarityIndex:
         exact_key: bytes,
         payload_key: int,
         join: Iterable[int] = (),
+        keys: npt.NDArray[np.uint64] | None = None,
     ) -> int:
         """Store a report; ``join`` lists earlier reports of its family. Returns its index."""
         index = len(self._refs)
@@ -174,7 +184,7 @@ class SimilarityIndex:
         self._exact.setdefault(exact_key, index)
         for other in join:
             self._union(index, other)
-        for key in band_keys(signature).tolist():
+        for key in (band_keys(signature) if keys is None else keys).tolist():
             self._buffer.setdefault(key, []).append(index)
         self._buffered_reports += 1
         if self._buffered_reports >= FLUSH_REPORTS:
