@@ -339,6 +339,8 @@ THREAT_RULES: list[Rule] = [
 ]
 
 REPORTER_CLAIM_WEIGHT = 1.0
+_SHOT = re.compile(r"(?:^|\n)\s*(?:q|a|user|assistant|human|ai|question|answer)\s*:")
+_SYMBOL = re.compile(r"[^\w\s]|_")
 _REPEATED_TOKEN = re.compile(r"\b(\w{1,20})\b(?:\W{1,3}\1\b){15}")
 # Beneath every rule: a long wrapper with nothing else recognised is most likely a jailbreak.
 DEFAULT_THREAT = "jailbreak"
@@ -662,9 +664,7 @@ def classify_techniques(texts: Texts) -> tuple[Label, ...]:
     if texts.non_latin_letters > 0.3:
         scores["language_switch"] += 1.0
         evidence["language_switch"].append(f"{texts.non_latin_letters:.0%} non-Latin letters")
-    shots = len(
-        re.findall(r"(?:^|\n)\s*(?:q|a|user|assistant|human|ai|question|answer)\s*:", texts.attack)
-    )
+    shots = len(_SHOT.findall(texts.attack)) if ":" in texts.attack else 0
     if shots >= 8:
         scores["many_shot"] += 1.0
         evidence["many_shot"].append(f"{shots} fabricated dialogue lines")
@@ -674,7 +674,7 @@ def classify_techniques(texts: Texts) -> tuple[Label, ...]:
             f"{texts.user_turns} user turns, {texts.assistant_turns} assistant turns"
         )
     tail = texts.attack[-160:]
-    symbols = sum(1 for char in tail if not char.isalnum() and not char.isspace())
+    symbols = len(_SYMBOL.findall(tail))
     if (
         len(tail) >= 80
         and symbols / len(tail) > 0.22
