@@ -26,7 +26,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar, final
 
-from clearinghouse.intake.schema import ReportSubmission, SubmissionError, parse_submission
+from clearinghouse.intake.schema import (
+    MAX_DESCRIPTION_CHARS,
+    ReportSubmission,
+    SubmissionError,
+    parse_submission,
+)
 
 # The idempotency key is "<format>:<run id>:<finding key>"; intake.services refuses keys longer
 # than this (MAX_IDEMPOTENCY_KEY_LENGTH there; a test keeps the two equal).
@@ -324,3 +329,25 @@ def score_value(value: object) -> float | None:
         return None
     number = float(value)
     return None if number != number else number
+
+
+def report_fields(
+    *,
+    title: str,
+    description_lines: list[str],
+    vendor: str,
+    model: str,
+    poc: dict[str, object],
+    observed_output: str,
+) -> dict[str, object]:
+    """The report every importer builds, clipped to the schema's limits.
+
+    Importers add their extras (claims, the threat type their scanner names) to what it returns.
+    """
+    return {
+        "title": clip(title, 300),
+        "description": "\n".join(description_lines)[:MAX_DESCRIPTION_CHARS],
+        "targets": [{"vendor": clip(vendor, 200), "model": clip(model, 200)}],
+        "poc": poc,
+        "observed_output": observed_output,
+    }

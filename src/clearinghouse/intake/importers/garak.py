@@ -25,14 +25,13 @@ from clearinghouse.intake.importers.base import (
     RawRecord,
     RecordError,
     RunState,
-    clip,
+    report_fields,
     score_value,
     text_or_empty,
     type_name,
 )
 from clearinghouse.intake.importers.sources import JsonLines
 from clearinghouse.intake.importers.taxonomy import OwaspLabel, taxonomy
-from clearinghouse.intake.schema import MAX_DESCRIPTION_CHARS
 
 HIT_THRESHOLD = 0.5  # garak's ThresholdEvaluator default: a score at or above it is a hit
 _RECENT_ATTEMPTS = 65_536  # hit-log lines of one attempt are near each other; bounded memory
@@ -248,14 +247,15 @@ class GarakImporter(Importer):
         if goal:
             poc["objective"] = goal[:_OBJECTIVE_CHARS]
         title = f"garak {probe}: {goal}" if goal else f"garak {probe} against {model}"
-        report: dict[str, object] = {
-            "title": clip(title, 300),
-            "description": "\n".join(lines)[:MAX_DESCRIPTION_CHARS],
-            "targets": [{"vendor": clip(vendor, 200), "model": clip(model, 200)}],
-            "poc": poc,
-            "observed_output": output,
-            "claims": claims,
-        }
+        report = report_fields(
+            title=title,
+            description_lines=lines,
+            vendor=vendor,
+            model=model,
+            poc=poc,
+            observed_output=output,
+        )
+        report["claims"] = claims
         if threat_type is not None:
             report["threat_type"] = threat_type
         return Draft(report=report, finding_key=attempt_id, labels=_label_ids(labels))

@@ -24,11 +24,11 @@ from clearinghouse.intake.importers.base import (
     RecordError,
     RunState,
     clip,
+    report_fields,
     text_or_empty,
     type_name,
 )
 from clearinghouse.intake.importers.sources import JsonDocument
-from clearinghouse.intake.schema import MAX_DESCRIPTION_CHARS
 
 _OBJECTIVE_CHARS = 5_000
 ASSERTION_FAILED = 1  # promptfoo's ResultFailureReason.ASSERT; 2 (ERROR) is not a finding
@@ -141,13 +141,14 @@ class PromptfooImporter(Importer):
         if goal:
             poc["objective"] = goal[:_OBJECTIVE_CHARS]
         subject = goal or f"against {model}"
-        report: dict[str, object] = {
-            "title": clip(f"promptfoo {plugin} via {strategy}: {subject}", 300),
-            "description": "\n".join(lines)[:MAX_DESCRIPTION_CHARS],
-            "targets": [{"vendor": clip(vendor, 200), "model": clip(model, 200)}],
-            "poc": poc,
-            "observed_output": output,
-        }
+        report = report_fields(
+            title=f"promptfoo {plugin} via {strategy}: {subject}",
+            description_lines=lines,
+            vendor=vendor,
+            model=model,
+            poc=poc,
+            observed_output=output,
+        )
         if (kind := threat_type_for(plugin, strategy)) is not None:
             report["threat_type"] = kind
         return Draft(report=report, finding_key=_finding_key(value, provider_id))

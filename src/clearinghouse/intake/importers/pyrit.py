@@ -37,10 +37,10 @@ from clearinghouse.intake.importers.base import (
     RunState,
     SkippedRecord,
     clip,
+    report_fields,
     text_or_empty,
 )
 from clearinghouse.intake.importers.sources import SqliteSource
-from clearinghouse.intake.schema import MAX_DESCRIPTION_CHARS
 
 MEMORY_RUN_ID = "memory"  # PyRIT has no run id: a memory database accumulates many sessions
 _MAX_PIECES = 2_000
@@ -249,13 +249,14 @@ class PyritImporter(Importer):
         if objective:
             poc["objective"] = objective[:_OBJECTIVE_CHARS]
         title = f"PyRIT: {objective}" if objective else f"PyRIT attack succeeded against {model}"
-        report: dict[str, object] = {
-            "title": clip(title, 300),
-            "description": "\n".join(lines)[:MAX_DESCRIPTION_CHARS],
-            "targets": [{"vendor": clip(vendor, 200), "model": clip(model, 200)}],
-            "poc": poc,
-            "observed_output": answer,
-        }
+        report = report_fields(
+            title=title,
+            description_lines=lines,
+            vendor=vendor,
+            model=model,
+            poc=poc,
+            observed_output=answer,
+        )
         if any(name in cls for cls in attack_classes for name in _JAILBREAK_ATTACKS):
             report["threat_type"] = "jailbreak"
         elif any("XPIA" in cls for cls in attack_classes):
