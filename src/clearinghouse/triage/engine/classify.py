@@ -15,7 +15,6 @@ The reporter's own threat type counts as weak evidence (one rule among many), ne
 from __future__ import annotations
 
 import re
-import zlib
 from collections import defaultdict
 from dataclasses import dataclass, field
 
@@ -26,6 +25,7 @@ from clearinghouse.triage.engine.types import Label
 Where = str  # "attack", "context", "objective", "output", "system", "reporter", "any"
 
 SCOPE_LIMIT = 6000
+EVIDENCE_LIMIT = 3
 SCOPE_TAIL = 2000
 
 
@@ -581,7 +581,8 @@ class _Evidence(dict[str, list[str]]):
 
     def __missing__(self, label: str) -> list[str]:
         found: list[str] = []
-        for rule in self._matched.get(label, [])[:5]:
+        # Three phrases say why; each costs a regex search over the text.
+        for rule in self._matched.get(label, [])[:EVIDENCE_LIMIT]:
             match = rule.pattern.search(self._texts.scope(rule.where))
             if match is not None:
                 found.append(f"{rule.where}: {_evidence(match)!r}")
@@ -622,11 +623,11 @@ def classify_threat(texts: Texts, reporter_claim: str = "") -> Label:
     if texts.tool_turns and re.search(_OVERRIDE, texts.attack):
         scores["prompt_injection_indirect"] += 2.0
         evidence["prompt_injection_indirect"].append("structure: instructions inside a tool result")
-    attack_bytes = texts.attack.encode("utf-8")
-    # Cheap test first: a prompt made of one token repeated compresses to almost nothing.
+    # Cheap test first: a prompt made of one token repeated has very few distinct words.
+    words = texts.attack[:4000].split()
     if (
-        len(attack_bytes) >= 32
-        and len(zlib.compress(attack_bytes, 1)) < 0.35 * len(attack_bytes)
+        len(words) >= 16
+        and len(set(words)) * 3 <= len(words)
         and _REPEATED_TOKEN.search(texts.attack)
     ):
         # The same token dozens of times in a row: the repeated-token / divergence attack.
@@ -704,7 +705,7 @@ def classify_harm(texts: Texts) -> Label:
         return Label("none", 0.3, ("no harm vocabulary found",))
     best = max(HARM_CATEGORIES, key=lambda label: scores.get(label, 0.0))
     total = sum(scores.values())
-    for where, rule in matched[best][:5]:
+    for where, rule in matched[best][:EVIDENCE_LIMIT]:
         match = rule.pattern.search(texts.scope(where))
         if match is not None:
             evidence[best].append(f"{where}: {_evidence(match)!r}")
