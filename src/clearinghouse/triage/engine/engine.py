@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import itertools
 import multiprocessing
-import re
 import sys
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -95,29 +94,6 @@ def triage_input_from_report(ref: str, report: Mapping[str, Any]) -> TriageInput
     )
 
 
-_HIDDEN = re.compile(
-    "[" + "".join(chr(code) for code in normalize._INVISIBLE) + "\U000e0000-\U000e007f]"
-)
-# Letters that are neither ASCII nor Latin-1/Latin Extended: a rough, fast "other script" test.
-_NON_LATIN_LETTER = re.compile(r"[^\W\d_A-Za-z\u00c0-\u024f\u1e00-\u1eff]")
-
-
-_NON_ASCII = re.compile(r"[^\x00-\x7f]")
-_NOT_LETTER = re.compile(r"[\W\d_]+")
-
-
-def _raw_statistics(text: str) -> tuple[int, int, float]:
-    """Hidden characters, homoglyphs and the share of non-Latin letters in raw text."""
-    if text.isascii():
-        return 0, 0, 0.0
-    table = normalize._confusable_table()
-    hidden = len(_HIDDEN.findall(text))
-    confusable = sum(1 for char in _NON_ASCII.findall(text) if ord(char) in table)
-    letters = len(_NOT_LETTER.sub("", text))
-    non_latin = len(_NON_LATIN_LETTER.findall(text))
-    return hidden, confusable, (non_latin / letters if letters else 0.0)
-
-
 def looks_like_refusal(folded_output: str) -> bool:
     head = folded_output[:200]
     return any(head.startswith(prefix) or f" {prefix}" in head[:80] for prefix in _REFUSAL_START)
@@ -130,7 +106,8 @@ def analyse(item: TriageInput) -> Analysis:
     raw_context = "\n\n".join(item.context_documents)
     decoded = normalize.decode_layers(raw_attack)
     decoded_context = normalize.decode_layers(raw_context) if raw_context else None
-    attack = normalize.fold(decoded.text)
+    folded_attack = normalize.fold_with_statistics(decoded.text)
+    attack = folded_attack.text
     context = normalize.fold(decoded_context.text) if decoded_context else ""
     objective = (
         normalize.fold(normalize.decode_layers(item.objective).text) if item.objective else ""
@@ -152,7 +129,6 @@ def analyse(item: TriageInput) -> Analysis:
     if len(wrapper_stream) < MIN_WRAPPER_CHARS:
         wrapper_stream = full_stream
     wrapper_signature = signature(wrapper_stream)
-    hidden, confusables, non_latin = _raw_statistics(raw_attack)
     texts = Texts(
         attack=attack,
         context=context,
@@ -164,10 +140,10 @@ def analyse(item: TriageInput) -> Analysis:
         assistant_turns=sum(1 for turn in item.turns if turn.role == "assistant"),
         tool_turns=sum(1 for turn in item.turns if turn.role == "tool"),
         decoded_layers=decoded.layers + (decoded_context.layers if decoded_context else ()),
-        hidden_characters=hidden,
-        confusables=confusables,
-        non_latin_letters=non_latin,
-        leet_words=normalize.count_leet_words(decoded.text),
+        hidden_characters=folded_attack.hidden,
+        confusables=folded_attack.confusables,
+        non_latin_letters=folded_attack.non_latin,
+        leet_words=folded_attack.leet_words,
         all_text=f"{attack}\n{context}\n{objective}\n{output}",
     )
     return Analysis(

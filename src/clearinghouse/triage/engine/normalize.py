@@ -69,6 +69,8 @@ def _confusable_table() -> dict[int, str]:
 
 
 _NON_ASCII_RUN = re.compile(r"[^\x00-\x7f]+")
+_NON_ASCII_LETTER = re.compile(r"[^\W\d_\x00-\x7f]")
+_ASCII_NOT_ALPHA = bytes(code for code in range(128) if not chr(code).isalpha())
 _TAGS = re.compile("[\U000e0000-\U000e007f]")
 
 
@@ -114,17 +116,56 @@ def count_leet_words(text: str) -> int:
     return len(_LEET_WORD.findall(lowered)) if _LEET_HINT.search(lowered) else 0
 
 
+@dataclass(frozen=True, slots=True)
+class Folded:
+    """Folded text and what folding found on the way (signs of obfuscation)."""
+
+    text: str
+    hidden: int = 0  # zero-width, bidi and tag characters removed
+    confusables: int = 0  # homoglyphs folded to the Latin letters they imitate
+    leet_words: int = 0  # words that mixed letters with digits or symbols
+    non_latin: float = 0.0  # share of letters left outside the Latin script
+
+
 def fold(text: str) -> str:
     """The canonical comparison form of ``text`` (see the module docstring)."""
-    if not text.isascii():  # ASCII has no invisibles, compatibility forms or homoglyphs
-        text = _INVISIBLE_RE.sub("", decode_tag_characters(text))
+    return fold_with_statistics(text).text
+
+
+def fold_with_statistics(text: str) -> Folded:
+    """``fold``, counting what it removed or replaced (one pass serves both)."""
+    hidden = confusables = leet_words = 0
+    non_ascii = not text.isascii()  # ASCII has no invisibles, compatibility forms or homoglyphs
+    if non_ascii:
+        if _TAGS.search(text):
+            hidden += len(_TAGS.findall(text))
+            text = decode_tag_characters(text)
+        text, removed = _INVISIBLE_RE.subn("", text)
+        hidden += removed
         text = unicodedata.normalize("NFKC", text)
         # Translate only the non-ASCII runs: str.translate with a dict costs ~100 ns a character.
         table = _confusable_table()
-        text = _strip_marks(_NON_ASCII_RUN.sub(lambda match: match.group(0).translate(table), text))
+
+        def fold_run(match: re.Match[str]) -> str:
+            nonlocal confusables
+            run = match.group(0)
+            folded_run = run.translate(table)
+            # Homoglyph attacks swap a letter or two inside Latin words; long runs are scripts.
+            if folded_run != run and len(run) <= 3:
+                confusables += len(run)
+            return folded_run
+
+        text = _strip_marks(_NON_ASCII_RUN.sub(fold_run, text))
     text = text.casefold()
     if _LEET_HINT.search(text):
-        text = _LEET_WORD.sub(_unleet, text)
+
+        def unleet(match: re.Match[str]) -> str:
+            nonlocal leet_words
+            word = _unleet(match)
+            leet_words += word != match.group(0)
+            return word
+
+        text = _LEET_WORD.sub(unleet, text)
     # Spacing collapses, but paragraph breaks survive: the wrapper/payload split reads them.
     # Each pass only where it can change something (substring tests run in C).
     if "  " in text or "\t" in text or "\r" in text or "\x0b" in text or "\x0c" in text:
@@ -133,7 +174,13 @@ def fold(text: str) -> str:
         text = _PARAGRAPH_BREAK.sub("\n\n", text)
     if " \n" in text or "\n " in text:
         text = _LINE_BREAK.sub("\n", text)
-    return text.strip()
+    text = text.strip()
+    non_latin = 0.0
+    if non_ascii and not text.isascii():
+        others = len(_NON_ASCII_LETTER.findall(text))
+        latin = len(text.encode("ascii", "ignore").translate(None, _ASCII_NOT_ALPHA))
+        non_latin = others / (others + latin) if others + latin else 0.0
+    return Folded(text, hidden, confusables, leet_words, non_latin)
 
 
 _NOT_ALNUM = re.compile(r"[\W_]+")
