@@ -397,7 +397,7 @@ TECHNIQUE_RULES: list[Rule] = [
         "payload_splitting",
         "attack",
         1.0,
-        r"\b[a-z]\s*=\s*['\"][^'\"]{1,60}['\"]\s*[,;\n][^\n]{0,20}\b[a-z]\s*=\s*['\"]",
+        r"\b[a-z]\s*=\s*['\"][^'\"\n]{1,60}['\"]\s*[,;\n]\s*[a-z]\s*=\s*['\"]",
         r"\b(?:concatenate|combine|join)\b[^.\n]{0,30}\b(?:strings?|parts?|pieces?|a and b|a \+ b)\b",
         r"\bpart (?:1|one)\b[^\n]{0,200}\bpart (?:2|two)\b",
     ),
