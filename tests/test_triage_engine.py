@@ -500,3 +500,12 @@ def test_result_json_round_trip_from_the_api_schema() -> None:
         assert line["threat_type"] in THREAT_TYPES
         assert 0 <= line["priority"]["jef"] <= 10
         json.dumps(line)
+
+
+def test_parallel_preparation_gives_the_same_results() -> None:
+    data = json.loads(Path("src/clearinghouse/demo/reports.json").read_text())
+    items = [triage_input_from_report(str(n), report) for n, report in enumerate(data * 8)]
+    serial = TriageEngine().triage_many(items, workers=1)
+    parallel = TriageEngine().triage_many(items, workers=2)
+    assert [result_to_json(r) for r in serial] == [result_to_json(r) for r in parallel]
+    assert [r.threat_type.evidence for r in serial] == [r.threat_type.evidence for r in parallel]
