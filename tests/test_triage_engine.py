@@ -281,6 +281,9 @@ def test_hyperscan_and_python_matchers_agree(rules: list) -> None:
             expected = {id(r) for r in slow.candidates(where, folded) if r.pattern.search(folded)}
             found = {id(r) for r in fast.candidates(where, folded) if r.pattern.search(folded)}
             assert found == expected
+            assert [hit.rule for hit in fast.matching(where, folded)] == [
+                hit.rule for hit in slow.matching(where, folded)
+            ]
 
 
 def test_required_literals_are_necessary() -> None:

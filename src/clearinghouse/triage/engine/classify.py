@@ -26,6 +26,7 @@ Where = str  # "attack", "context", "objective", "output", "system", "reporter",
 
 SCOPE_LIMIT = 6000
 EVIDENCE_LIMIT = 3
+EVIDENCE_WINDOW = 800  # characters searched before a known match end (longer rules fall back)
 SCOPE_TAIL = 2000
 
 
@@ -546,25 +547,42 @@ class RuleBook:
         group, prefilter, matcher = self._groups[where]
         if matcher is None:
             return [group[position] for position in prefilter.candidates(text)]
-        positions = matcher.matching(text)
+        positions = list(matcher.matching(text))
         positions += [matcher.fallback[p] for p in prefilter.candidates(text)]
         return [group[position] for position in sorted(positions)]
 
-    def matching(self, where: Where, text: str) -> list[Rule]:
+    def matching(self, where: Where, text: str) -> list[Hit]:
         """Rules of ``where`` that match ``text`` (Hyperscan's answers need no second look)."""
         group, prefilter, matcher = self._groups[where]
+        ends: dict[int, int | None] = {}
         if matcher is None:
-            positions = [p for p in prefilter.candidates(text) if group[p].pattern.search(text)]
+            ends = {p: None for p in prefilter.candidates(text) if group[p].pattern.search(text)}
         else:
-            positions = matcher.matching(text) + [
-                matcher.fallback[p]
-                for p in prefilter.candidates(text)
-                if group[matcher.fallback[p]].pattern.search(text)
-            ]
-        return [group[position] for position in sorted(positions)]
+            # Byte offsets are character offsets only in ASCII text.
+            ascii_text = text.isascii()
+            ends = {p: end if ascii_text else None for p, end in matcher.matching(text).items()}
+            for p in prefilter.candidates(text):
+                if group[matcher.fallback[p]].pattern.search(text):
+                    ends[matcher.fallback[p]] = None
+        return [Hit(group[position], ends[position]) for position in sorted(ends)]
 
     def wheres(self) -> list[Where]:
         return list(self._groups)
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    rule: Rule
+    end: int | None  # where a match ends in the text, when the matcher knows
+
+
+def _find(hit: Hit, text: str) -> re.Match[str] | None:
+    """The matched phrase: in a window before the known end, else anywhere."""
+    if hit.end is not None:
+        match = hit.rule.pattern.search(text, max(0, hit.end - EVIDENCE_WINDOW), hit.end)
+        if match is not None:
+            return match
+    return hit.rule.pattern.search(text)
 
 
 class _Evidence(dict[str, list[str]]):
@@ -574,7 +592,7 @@ class _Evidence(dict[str, list[str]]):
     found when a label's evidence is asked for (the winner, the techniques), not for every rule.
     """
 
-    def __init__(self, texts: Texts, matched: dict[str, list[Rule]]) -> None:
+    def __init__(self, texts: Texts, matched: dict[str, list[Hit]]) -> None:
         super().__init__()
         self._texts = texts
         self._matched = matched
@@ -582,24 +600,24 @@ class _Evidence(dict[str, list[str]]):
     def __missing__(self, label: str) -> list[str]:
         found: list[str] = []
         # Three phrases say why; each costs a regex search over the text.
-        for rule in self._matched.get(label, [])[:EVIDENCE_LIMIT]:
-            match = rule.pattern.search(self._texts.scope(rule.where))
+        for hit in self._matched.get(label, [])[:EVIDENCE_LIMIT]:
+            match = _find(hit, self._texts.scope(hit.rule.where))
             if match is not None:
-                found.append(f"{rule.where}: {_evidence(match)!r}")
+                found.append(f"{hit.rule.where}: {_evidence(match)!r}")
         self[label] = found
         return found
 
 
 def _score(book: RuleBook, texts: Texts) -> tuple[dict[str, float], dict[str, list[str]]]:
     scores: dict[str, float] = defaultdict(float)
-    matched: dict[str, list[Rule]] = defaultdict(list)
+    matched: dict[str, list[Hit]] = defaultdict(list)
     for where in book.wheres():
         text = texts.scope(where)
         if not text:
             continue
-        for rule in book.matching(where, text):
-            scores[rule.label] += rule.weight
-            matched[rule.label].append(rule)
+        for hit in book.matching(where, text):
+            scores[hit.rule.label] += hit.rule.weight
+            matched[hit.rule.label].append(hit)
     return scores, _Evidence(texts, matched)
 
 
@@ -693,20 +711,20 @@ def classify_techniques(texts: Texts) -> tuple[Label, ...]:
 def classify_harm(texts: Texts) -> Label:
     scores: dict[str, float] = defaultdict(float)
     evidence: dict[str, list[str]] = defaultdict(list)
-    matched: dict[str, list[tuple[str, Rule]]] = defaultdict(list)
+    matched: dict[str, list[tuple[str, Hit]]] = defaultdict(list)
     for where, factor in HARM_SCOPE_WEIGHTS.items():
         text = texts.scope(where)
         if not text:
             continue
-        for rule in HARM_BOOK.matching("any", text):
-            scores[rule.label] += rule.weight * factor
-            matched[rule.label].append((where, rule))
+        for hit in HARM_BOOK.matching("any", text):
+            scores[hit.rule.label] += hit.rule.weight * factor
+            matched[hit.rule.label].append((where, hit))
     if not scores:
         return Label("none", 0.3, ("no harm vocabulary found",))
     best = max(HARM_CATEGORIES, key=lambda label: scores.get(label, 0.0))
     total = sum(scores.values())
-    for where, rule in matched[best][:EVIDENCE_LIMIT]:
-        match = rule.pattern.search(texts.scope(where))
+    for where, hit in matched[best][:EVIDENCE_LIMIT]:
+        match = _find(hit, texts.scope(where))
         if match is not None:
             evidence[best].append(f"{where}: {_evidence(match)!r}")
     return Label(best, _confidence(scores[best], total), tuple(evidence[best]))

@@ -173,19 +173,23 @@ class HyperscanMatcher:
             return False
         return True
 
-    def matching(self, text: str) -> list[int]:
-        """Positions of the compiled patterns that match ``text`` (fallback ones not included)."""
+    def matching(self, text: str) -> dict[int, int]:
+        """Compiled patterns that match ``text``: position → byte offset where a match ends.
+
+        Fallback patterns are not included. The offset lets a caller find the matched phrase by
+        searching a short window instead of the whole text.
+        """
         if self._database is None or not text:
-            return []
-        found: list[int] = []
+            return {}
+        found: dict[int, int] = {}
 
         def on_match(identifier: int, start: int, end: int, flags: int, context: object) -> None:
-            found.append(identifier)
+            found.setdefault(identifier, end)
 
         self._database.scan(
             text.encode("utf-8"), match_event_handler=on_match, scratch=self._scratch
         )
-        return sorted(found)
+        return found
 
 
 def _cache_path(expressions: list[bytes], ids: list[int]) -> Path:
