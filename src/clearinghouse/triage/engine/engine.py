@@ -113,8 +113,8 @@ def analyse(item: TriageInput) -> Analysis:
         normalize.fold(normalize.decode_layers(item.objective).text) if item.objective else ""
     )
     output = normalize.fold(item.observed_output) if item.observed_output else ""
-    system = normalize.fold(item.system) if item.system else ""
-    reporter = normalize.fold(f"{item.title}\n{item.description}")
+    # No rule reads the system prompt or the reporter's own words (title, description): the
+    # attack is judged by what it does, not by what its reporter says it does.
 
     comparable = f"{attack}\n\n{context}" if context else attack
     wrapper, payload = normalize.split_wrapper_payload(comparable, objective)
@@ -134,8 +134,6 @@ def analyse(item: TriageInput) -> Analysis:
         context=context,
         objective=objective,
         output=output,
-        system=system,
-        reporter=reporter,
         user_turns=sum(1 for turn in item.turns if turn.role == "user"),
         assistant_turns=sum(1 for turn in item.turns if turn.role == "assistant"),
         tool_turns=sum(1 for turn in item.turns if turn.role == "tool"),
