@@ -35,6 +35,7 @@ MAX_TURN_CHARS = 200_000
 MAX_DOCUMENT_CHARS = 200_000
 MAX_OUTPUT_CHARS = 200_000
 MAX_DESCRIPTION_CHARS = 50_000
+MAX_OBJECTIVE_CHARS = 5_000
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
@@ -61,7 +62,7 @@ Description = Annotated[str, _limits(MAX_DESCRIPTION_CHARS), _STORABLE]
 TurnContent = Annotated[str, _limits(MAX_TURN_CHARS), _STORABLE]
 DocumentText = Annotated[str, _limits(MAX_DOCUMENT_CHARS), _STORABLE]
 OutputText = Annotated[str, _limits(MAX_OUTPUT_CHARS), _STORABLE]
-Objective = Annotated[str, _limits(5_000), _STORABLE]
+Objective = Annotated[str, _limits(MAX_OBJECTIVE_CHARS), _STORABLE]
 SystemPrompt = Annotated[str, _limits(MAX_TURN_CHARS), _STORABLE]
 
 

@@ -32,11 +32,11 @@ from clearinghouse.intake.importers.base import (
 )
 from clearinghouse.intake.importers.sources import JsonLines
 from clearinghouse.intake.importers.taxonomy import OwaspLabel, taxonomy
+from clearinghouse.intake.schema import MAX_OBJECTIVE_CHARS
 
 HIT_THRESHOLD = 0.5  # garak's ThresholdEvaluator default: a score at or above it is a hit
 _RECENT_ATTEMPTS = 65_536  # hit-log lines of one attempt are near each other; bounded memory
 _MAX_PROBES_WITH_TAGS = 10_000
-_OBJECTIVE_CHARS = 5_000
 
 Turns = list[tuple[str, str]]
 
@@ -245,7 +245,7 @@ class GarakImporter(Importer):
         if system is not None:
             poc["system"] = system
         if goal:
-            poc["objective"] = goal[:_OBJECTIVE_CHARS]
+            poc["objective"] = goal[:MAX_OBJECTIVE_CHARS]
         title = f"garak {probe}: {goal}" if goal else f"garak {probe} against {model}"
         report = report_fields(
             title=title,

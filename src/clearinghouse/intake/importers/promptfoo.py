@@ -29,8 +29,8 @@ from clearinghouse.intake.importers.base import (
     type_name,
 )
 from clearinghouse.intake.importers.sources import JsonDocument
+from clearinghouse.intake.schema import MAX_OBJECTIVE_CHARS
 
-_OBJECTIVE_CHARS = 5_000
 ASSERTION_FAILED = 1  # promptfoo's ResultFailureReason.ASSERT; 2 (ERROR) is not a finding
 
 # Where the vulnerability is clear from the plugin; for content-harm plugins (harmful:*) the
@@ -139,7 +139,7 @@ class PromptfooImporter(Importer):
         if system is not None:
             poc["system"] = system
         if goal:
-            poc["objective"] = goal[:_OBJECTIVE_CHARS]
+            poc["objective"] = goal[:MAX_OBJECTIVE_CHARS]
         subject = goal or f"against {model}"
         report = report_fields(
             title=f"promptfoo {plugin} via {strategy}: {subject}",

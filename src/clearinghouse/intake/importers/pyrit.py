@@ -41,11 +41,11 @@ from clearinghouse.intake.importers.base import (
     text_or_empty,
 )
 from clearinghouse.intake.importers.sources import SqliteSource
+from clearinghouse.intake.schema import MAX_OBJECTIVE_CHARS
 
 MEMORY_RUN_ID = "memory"  # PyRIT has no run id: a memory database accumulates many sessions
 _MAX_PIECES = 2_000
 _MAX_SCORES = 50
-_OBJECTIVE_CHARS = 5_000
 _TEXT_TYPES = frozenset({"text", "url"})
 _ROLES = {"simulated_assistant": "assistant", "developer": "system"}
 _JAILBREAK_ATTACKS = ("Crescendo", "SkeletonKey", "ManyShotJailbreak", "TreeOfAttacks", "Jailbreak")
@@ -247,7 +247,7 @@ class PyritImporter(Importer):
         if system:
             poc["system"] = "\n\n".join(system)
         if objective:
-            poc["objective"] = objective[:_OBJECTIVE_CHARS]
+            poc["objective"] = objective[:MAX_OBJECTIVE_CHARS]
         title = f"PyRIT: {objective}" if objective else f"PyRIT attack succeeded against {model}"
         report = report_fields(
             title=title,

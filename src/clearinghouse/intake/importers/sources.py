@@ -42,6 +42,16 @@ def _open(path: Path) -> BinaryIO:
     return handle
 
 
+def _open_nonempty(path: Path) -> tuple[BinaryIO, int]:
+    """The file open for reading and its size; an empty file is an error like a missing one."""
+    handle = _open(path)
+    size = os.fstat(handle.fileno()).st_size
+    if size == 0:
+        handle.close()
+        raise UnreadableFile(f"{path.name} is empty")
+    return handle, size
+
+
 def decode_json_record(raw: bytes) -> object:
     """Strict UTF-8 and strict JSON (the rules of intake/schema.py). Raises SubmissionError with a
     ``reason`` that names the column, not "the body"."""
@@ -79,10 +89,8 @@ class JsonLines(Source):
     def records(
         self, path: Path, progress: ProgressCallback
     ) -> Iterator[RawRecord | SkippedRecord]:
-        with _open(path) as handle:
-            size = os.fstat(handle.fileno()).st_size
-            if size == 0:
-                raise UnreadableFile(f"{path.name} is empty")
+        handle, size = _open_nonempty(path)
+        with handle:
             progress(0, size)
             done = reported = number = seen = 0
             while True:
@@ -144,10 +152,8 @@ class JsonDocument(Source):
     def records(
         self, path: Path, progress: ProgressCallback
     ) -> Iterator[RawRecord | SkippedRecord]:
-        with _open(path) as handle:
-            size = os.fstat(handle.fileno()).st_size
-            if size == 0:
-                raise UnreadableFile(f"{path.name} is empty")
+        handle, size = _open_nonempty(path)
+        with handle:
             if size > self.max_bytes:
                 raise UnreadableFile(
                     f"{path.name} is {size / MIB:.1f} MiB; this importer reads one JSON document "
