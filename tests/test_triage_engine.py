@@ -27,7 +27,13 @@ from clearinghouse.triage.engine import (
 from clearinghouse.triage.engine.classify import HARM_RULES, TECHNIQUE_RULES, THREAT_RULES, RuleBook
 from clearinghouse.triage.engine.prefilter import Prefilter, hyperscan_available, required_literals
 from clearinghouse.triage.engine.priority import JefInputs, SsvcInputs, jef_score, ssvc_decision
-from clearinghouse.triage.engine.sketch import BINS, signature, similarity
+from clearinghouse.triage.engine.sketch import (
+    BINS,
+    band_keys,
+    band_keys_many,
+    signature,
+    similarity,
+)
 from clearinghouse.triage.engine.taxonomy import THREAT_TYPES, mapping_for, taxonomies
 
 WRAPPER = (
@@ -387,6 +393,52 @@ def test_index_scales_past_flushes_and_bulk_loads() -> None:
     index.bulk_load([f"b{n}" for n in range(100)], signatures, frozenset())
     hits = index.query(signature("bulk42"), minimum=0.99)
     assert [index.ref(hit.index) for hit in hits] == ["b42"]
+
+
+def test_vectorised_index_lookups_agree_with_one_at_a_time() -> None:
+    """Placement reads candidates, target overlap and families as arrays: same answers as scalars."""
+    rng = np.random.default_rng(11)
+    index = SimilarityIndex()
+    bases = rng.integers(0, 2**32, (20, BINS), dtype=np.uint64).astype(np.uint32)
+    target_sets = [
+        frozenset(),
+        frozenset({("openai", "gpt-4o")}),
+        frozenset({("meta", "llama-3")}),
+        frozenset({("openai", "gpt-4o"), ("meta", "llama-3")}),
+    ]
+    signatures = []
+    for n in range(300):  # enough to flush the buffer into sorted runs (FLUSH_REPORTS is 4096)
+        row = bases[n % 20].copy()
+        flips = rng.random(BINS) < 0.3
+        row[flips] = rng.integers(0, 2**32, int(flips.sum()), dtype=np.uint64).astype(np.uint32)
+        signatures.append(row)
+        join = [int(j) for j in rng.integers(0, n, 2)] if n and n % 7 == 0 else []
+        index.add(
+            ref=f"r{n}",
+            signature=row,
+            targets=target_sets[n % 4],
+            exact_key=bytes([n % 256, n // 256]),
+            payload_key=n,
+            join=join,
+        )
+    probe = signatures[5]
+    ids, scores = index.query_arrays(probe, minimum=0.0)
+    assert len(set(ids.tolist())) == len(ids)  # de-duplicated
+    assert [index.ref(i) for i in ids.tolist()] == [
+        index.ref(c.index) for c in index.query(probe, minimum=0.0)
+    ]
+    for i, score in zip(ids.tolist(), scores.tolist(), strict=True):
+        assert score == similarity(signatures[i], probe)
+    assert all(  # most similar first, the earlier report first among equals
+        (scores[k], -ids[k]) >= (scores[k + 1], -ids[k + 1]) for k in range(len(ids) - 1)
+    )
+    for targets in target_sets:
+        mask = index.overlapping_mask(ids, targets)
+        assert mask.tolist() == [index.overlapping(i, targets) for i in ids.tolist()]
+    roots = index.family_roots(ids.copy())
+    assert sorted(roots.tolist()) == sorted({index.family_of(i) for i in ids.tolist()})
+    every = np.stack(signatures)
+    assert (band_keys_many(every) == np.stack([band_keys(row) for row in signatures])).all()
 
 
 # ---- priority -------------------------------------------------------------------------------

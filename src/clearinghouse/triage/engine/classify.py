@@ -558,9 +558,17 @@ class RuleBook:
         if matcher is None:
             ends = {p: None for p in prefilter.candidates(text) if group[p].pattern.search(text)}
         else:
-            # Byte offsets are character offsets only in ASCII text.
-            ascii_text = text.isascii()
-            ends = {p: end if ascii_text else None for p, end in matcher.matching(text).items()}
+            # Hyperscan reports byte offsets; in non-ASCII text (two reports in five carry an
+            # emoji or a curly quote) they become character offsets by decoding the prefix, so
+            # evidence is still searched in a window rather than the whole text.
+            if text.isascii():
+                ends = dict(matcher.matching(text))
+            else:
+                data = text.encode("utf-8")
+                ends = {
+                    p: len(data[:end].decode("utf-8", "ignore"))
+                    for p, end in matcher.matching(data).items()
+                }
             for p in prefilter.candidates(text):
                 if group[matcher.fallback[p]].pattern.search(text):
                     ends[matcher.fallback[p]] = None

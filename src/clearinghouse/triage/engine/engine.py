@@ -187,25 +187,7 @@ def prepare(item: TriageInput) -> Prepared:
         output_looks_compliant=bool(analysis.texts.output)
         and not looks_like_refusal(analysis.texts.output),
     )
-    # The texts were only needed to classify: placement needs the sketch, the keys and the ref.
-    # Shipping less between processes is most of what parallel preparation costs.
-    slim = replace(
-        analysis,
-        item=replace(
-            item, turns=(), context_documents=(), description="", observed_output="", system=""
-        ),
-        texts=replace(
-            analysis.texts,
-            all_text="",
-            attack="",
-            context="",
-            output="",
-            objective="",
-            system="",
-            reporter="",
-        ),
-    )
-    return Prepared(analysis=slim, labels=labels, priority=priority)
+    return Prepared(analysis=analysis, labels=labels, priority=priority)
 
 
 class TriageEngine:
@@ -241,43 +223,39 @@ class TriageEngine:
         """Put a prepared report in the index; returns its result and its index position."""
         analysis = prepared.analysis
         index = self.index
-        candidates = index.query(
+        ids, scores = index.query_arrays(
             analysis.signature, minimum=SIMILAR_THRESHOLD, keys=analysis.band_keys
         )
-        family_members = [
-            candidate.index
-            for candidate in candidates
-            if candidate.score >= FAMILY_THRESHOLD
-            and index.overlapping(candidate.index, analysis.target_keys)
-        ]
+        overlapping = index.overlapping_mask(ids, analysis.target_keys)
+        family_members = ids[(scores >= FAMILY_THRESHOLD) & overlapping]
         duplicate = index.exact_match(analysis.exact_key)
         if duplicate is not None and not index.overlapping(duplicate, analysis.target_keys):
             duplicate = None  # the same text against other models is another finding
         if duplicate is None:
-            duplicate = next(
-                (
-                    candidate.index
-                    for candidate in candidates
-                    if candidate.score >= DUPLICATE_THRESHOLD
-                    and index.payload_key(candidate.index) == analysis.payload_key
-                    and index.overlapping(candidate.index, analysis.target_keys)
-                ),
-                None,
-            )
-        if duplicate is not None and duplicate not in family_members:
-            family_members.append(duplicate)
+            near = ids[
+                (scores >= DUPLICATE_THRESHOLD)
+                & overlapping
+                & (index.payload_keys(ids) == np.uint64(analysis.payload_key))
+            ]
+            duplicate = int(near[0]) if near.size else None
+        joined = family_members.tolist()
+        if duplicate is not None:
+            joined.append(duplicate)
+        roots = index.family_roots(np.asarray(joined, dtype=np.int64))
         position = index.add(
             ref=analysis.item.ref,
             signature=analysis.signature,
             targets=analysis.target_keys,
             exact_key=analysis.exact_key,
             payload_key=analysis.payload_key,
-            join=family_members,
+            join=roots.tolist(),
             keys=analysis.band_keys,
         )
         similar = tuple(
-            Similar(index.ref(candidate.index), round(candidate.score, 3))
-            for candidate in candidates[:SIMILAR_LIMIT]
+            Similar(index.ref(other), round(score, 3))
+            for other, score in zip(
+                ids[:SIMILAR_LIMIT].tolist(), scores[:SIMILAR_LIMIT].tolist(), strict=True
+            )
         )
         return (
             build_result(
@@ -304,7 +282,7 @@ def prepare_many(items: Iterable[TriageInput], *, workers: int = 1) -> Iterator[
         while True:
             batch = list(itertools.islice(iterator, chunk))
             if batch:
-                pending.append(pool.submit(_prepare_batch, batch))
+                pending.append(pool.submit(_prepare_batch, [_pack_input(i) for i in batch]))
             if not pending:
                 return
             if len(pending) > workers * 3 or not batch:
@@ -361,8 +339,27 @@ def _unpack(packed: _Packed) -> Prepared:
     return Prepared(analysis=analysis, labels=labels, priority=Priority(ssvc, jef, inputs))
 
 
-def _prepare_batch(batch: list[TriageInput]) -> list[_Packed]:
-    return [_pack(prepare(item)) for item in batch]
+def _pack_input(item: TriageInput) -> _Packed:
+    return (
+        item.ref, item.title, item.description,
+        tuple((t.vendor, t.model, t.version) for t in item.targets),
+        item.system, tuple((t.role, t.content) for t in item.turns), item.objective,
+        item.context_documents, item.observed_output, item.claimed_success_rate,
+        item.claimed_attempts, item.reporter_threat_type,
+    )  # fmt: skip
+
+
+def _unpack_input(packed: _Packed) -> TriageInput:
+    (ref, title, description, targets, system, turns, objective, documents, output, rate,
+     attempts, claim) = packed  # fmt: skip
+    return TriageInput(
+        ref, title, description, tuple(Target(*t) for t in targets), system,
+        tuple(Turn(*t) for t in turns), objective, documents, output, rate, attempts, claim,
+    )  # fmt: skip
+
+
+def _prepare_batch(batch: list[_Packed]) -> list[_Packed]:
+    return [_pack(prepare(_unpack_input(packed))) for packed in batch]
 
 
 def build_result(

@@ -173,8 +173,9 @@ class HyperscanMatcher:
             return False
         return True
 
-    def matching(self, text: str) -> dict[int, int]:
-        """Compiled patterns that match ``text``: position → byte offset where a match ends.
+    def matching(self, text: str | bytes) -> dict[int, int]:
+        """Compiled patterns that match ``text`` (or its UTF-8 bytes): position → byte offset
+        where a match ends.
 
         Fallback patterns are not included. The offset lets a caller find the matched phrase by
         searching a short window instead of the whole text.
@@ -186,9 +187,8 @@ class HyperscanMatcher:
         def on_match(identifier: int, start: int, end: int, flags: int, context: object) -> None:
             found.setdefault(identifier, end)
 
-        self._database.scan(
-            text.encode("utf-8"), match_event_handler=on_match, scratch=self._scratch
-        )
+        data = text if isinstance(text, bytes) else text.encode("utf-8")
+        self._database.scan(data, match_event_handler=on_match, scratch=self._scratch)
         return found
 
 

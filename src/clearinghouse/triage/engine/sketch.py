@@ -80,12 +80,14 @@ def band_keys(sig: Signature) -> npt.NDArray[np.uint64]:
 
 
 def band_keys_many(signatures: npt.NDArray[np.uint32]) -> npt.NDArray[np.uint64]:
-    """``band_keys`` for a (count, BINS) array of signatures at once: (count, BANDS) keys."""
-    rows = signatures.reshape(-1, BANDS, ROWS).astype(np.uint64)
-    key = np.broadcast_to(_BAND_SEEDS, rows.shape[:2]).copy()
-    for column in range(ROWS):
-        key = _mix(key ^ rows[:, :, column])
-    return key
+    """``band_keys`` for a (count, BINS) array of signatures at once: (count, BANDS) keys.
+
+    A band's four 32-bit values are read as two 64-bit words and mixed in two rounds (not four):
+    band keys are computed for every report placed, and each numpy call costs a microsecond.
+    """
+    words = np.ascontiguousarray(signatures, dtype=np.uint32).view(np.uint64)
+    pairs = words.reshape(-1, BANDS, ROWS // 2)
+    return _mix(_mix(pairs[:, :, 0] ^ _BAND_SEEDS) ^ pairs[:, :, 1])
 
 
 def similarity(a: Signature, b: Signature) -> float:
