@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -146,3 +150,38 @@ def subprocess_env() -> dict[str, str]:
         )
     env["CLEARINGHOUSE_TASK_BACKOFF_SECONDS"] = "0"
     return env
+
+
+@pytest.fixture(scope="session")
+def simulator_url() -> Iterator[str]:
+    """Base URL (…/v1) of the project's SIMULATED model endpoint, run as its CLI runs it."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    command = [
+        str(Path(sys.executable).parent / "clearinghouse"),
+        "simulate-target",
+        "--port",
+        str(port),
+    ]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # noqa: S603
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                break
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                stderr = process.stderr.read().decode() if process.stderr else ""
+                raise RuntimeError(f"simulate-target did not start: {stderr}") from None
+            time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}/v1"
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

@@ -111,6 +111,24 @@ class Turn(_Strict):
     content: TurnContent
 
 
+MAX_MARKERS = 20
+MIN_MARKER_CHARS = 4
+
+
+class SuccessMarker(_Strict):
+    """Proof of success the reporter declares; replay's canary detector looks for it verbatim
+    (after normalisation) in every response."""
+
+    kind: Literal["canary", "exfiltration_url", "system_prompt"] = Field(
+        description="canary: a string the attack makes the model say; exfiltration_url: an "
+        "address the model is steered to emit; system_prompt: the known system prompt."
+    )
+    value: Annotated[str, _limits(MAX_TURN_CHARS, MIN_MARKER_CHARS), _STORABLE] = Field(
+        description=f"The marker itself, at least {MIN_MARKER_CHARS} characters (a shorter one "
+        "would be found by chance)."
+    )
+
+
 class ProofOfConcept(_Strict):
     """The attack as a structured conversation."""
 
@@ -123,6 +141,11 @@ class ProofOfConcept(_Strict):
         default_factory=list,
         max_length=MAX_CONTEXT_DOCUMENTS,
         description="Text the model was fed (web pages, files, tool results): indirect injection.",
+    )
+    success_markers: list[SuccessMarker] = Field(
+        default_factory=list,
+        max_length=MAX_MARKERS,
+        description="Markers whose appearance in a response proves the attack worked.",
     )
 
     @model_validator(mode="after")
