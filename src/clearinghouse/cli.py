@@ -60,10 +60,17 @@ def serve(
         typer.Option(help="Threads per process [default: 1 on SQLite, 4 on PostgreSQL]."),
     ] = None,
     with_worker: Annotated[
-        bool, typer.Option("--with-worker/--no-worker", help="Also run a background task worker.")
+        bool, typer.Option("--with-worker/--no-worker", help="Also run background task workers.")
     ] = True,
+    simulator_port: Annotated[
+        int,
+        typer.Option(
+            help="Also run the SIMULATED model endpoint on this port (the demo's targets); 0 not."
+        ),
+    ] = 8900,
 ) -> None:
-    """Serve the console and the API with gunicorn (and, by default, a task worker beside it)."""
+    """Serve the console and the API with gunicorn (and, by default, task workers and the
+    simulated model endpoint beside it)."""
     _setup_django()
     from django.db import connection
     from gunicorn.app.base import BaseApplication
@@ -90,18 +97,27 @@ def serve(
         def load(self) -> Any:
             return application
 
-    worker_process: subprocess.Popen[bytes] | None = None
+    children: list[subprocess.Popen[bytes]] = []
+    me = [sys.executable, "-m", "clearinghouse"]
+    if simulator_port:
+        simulator = [*me, "simulate-target", "--port", str(simulator_port)]
+        children.append(subprocess.Popen(simulator))  # noqa: S603 - our own CLI
     if with_worker:
-        worker_process = subprocess.Popen([sys.executable, "-m", "clearinghouse", "worker"])
+        # Two workers: a replay campaign runs for minutes and must not hold up triage.
+        for queues in ("default,triage", "replay"):
+            worker_command = [*me, "worker", "--queues", queues]
+            children.append(subprocess.Popen(worker_command))  # noqa: S603 - our own CLI
     try:
         _Server().run()
     finally:
-        if worker_process is not None and worker_process.poll() is None:
-            worker_process.send_signal(signal.SIGTERM)
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+        for child in children:
             try:
-                worker_process.wait(timeout=15)
+                child.wait(timeout=15)
             except subprocess.TimeoutExpired:
-                worker_process.kill()
+                child.kill()
 
 
 @app.command()
@@ -354,10 +370,18 @@ def manage(ctx: typer.Context) -> None:
 def _register_commands() -> None:
     # Stage commands live beside their stage; the CLI only names them.
     from clearinghouse.intake.commands import import_command
+    from clearinghouse.replay.commands import (
+        judge_command,
+        replay_command,
+        simulate_target_command,
+    )
     from clearinghouse.triage.commands import triage_command
 
     app.command("import")(import_command)
     app.command("triage")(triage_command)
+    app.command("replay")(replay_command)
+    app.command("judge")(judge_command)
+    app.command("simulate-target")(simulate_target_command)
 
 
 _register_commands()

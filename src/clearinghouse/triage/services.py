@@ -29,9 +29,9 @@ from clearinghouse.triage.engine.engine import (
     Prepared,
     prepare,
 )
-from clearinghouse.triage.engine.priority import priority_value
+from clearinghouse.triage.engine.priority import prioritise, priority_value
 from clearinghouse.triage.engine.taxonomy import THREAT_TYPES, mapping_for
-from clearinghouse.triage.engine.types import Target, Turn
+from clearinghouse.triage.engine.types import Priority, Target, Turn
 from clearinghouse.triage.models import Family, TriageCorrection, TriageRecord, TriageSequence
 
 logger = logging.getLogger(__name__)
@@ -273,12 +273,20 @@ def _place(
         "engine_version": ENGINE_VERSION,
         "sequence": sequence,
     }
+    priority = prepared.priority
+    if existing is not None and existing.priority_inputs.get("measured"):
+        # Replay measured this report: a re-triage must not put the reporter's claims back.
+        priority = _measured_priority(
+            threat_type, labels.harm_category.value, existing.priority_inputs
+        )
+    values["ssvc"], values["jef"] = priority.ssvc, priority.jef
+    values["priority_inputs"] = dict(priority.inputs)
     record, _ = TriageRecord.objects.update_or_create(report=report, defaults=values)
     family.save(update_fields=["updated_at"])
 
     report_fields = ["status", "priority", "updated_at"]
     report.status = Report.Status.TRIAGED
-    report.priority = priority_value(prepared.priority)
+    report.priority = priority_value(priority)
     if report.threat_type_source != Report.ThreatTypeSource.ANALYST:
         report.threat_type = threat_type
         report.threat_type_source = Report.ThreatTypeSource.TRIAGE
@@ -460,4 +468,68 @@ def record_relabel(*, actor: User, record: TriageRecord, threat_type: str) -> Tr
             object_id=str(record.report_id),
             data={"before": before, "after": threat_type},
         )
+    return record
+
+
+# ---- measured priority (replay) -----------------------------------------------------------------
+
+
+def _measured_priority(threat_type: str, harm_category: str, inputs: dict[str, object]) -> Priority:
+    def number(name: str) -> float:
+        value = inputs.get(name)
+        return float(value) if isinstance(value, int | float) else 0.0
+
+    priority = prioritise(
+        threat_type=threat_type,
+        harm_category=harm_category,
+        vendors=int(number("vendors")),
+        models=int(number("models")),
+        user_turns=int(number("user_turns")) or 1,
+        has_poc=True,
+        claimed_success_rate=None,
+        output_looks_compliant=False,
+        subjects=int(number("subjects")),
+        fidelity=number("fidelity"),
+    )
+    extra = {"measured": True, "user_turns": inputs.get("user_turns", 1)}
+    return Priority(priority.ssvc, priority.jef, {**priority.inputs, **extra})
+
+
+def record_apply_measurement(
+    *, report_id: uuid.UUID | str, vendors: int, models: int, subjects: int, fidelity: float
+) -> TriageRecord | None:
+    """Re-prioritise a triaged report from what replay measured (JEF's inputs, measured).
+
+    Returns None when the report has no triage record yet; triage will read the measurement
+    when it runs (the inputs are kept on the record, marked measured).
+    """
+    with transaction.atomic():
+        record = (
+            TriageRecord.objects.select_for_update()
+            .select_related("report")
+            .filter(report_id=report_id)
+            .first()
+        )
+        if record is None:
+            return None
+        report = record.report
+        user_turns = sum(
+            1 for turn in (report.poc or {}).get("turns", []) if turn.get("role") == "user"
+        )
+        priority = _measured_priority(
+            record.threat_type,
+            record.harm_category,
+            {
+                "vendors": vendors,
+                "models": models,
+                "subjects": subjects,
+                "fidelity": fidelity,
+                "user_turns": user_turns,
+            },
+        )
+        record.ssvc, record.jef = priority.ssvc, priority.jef
+        record.priority_inputs = dict(priority.inputs)
+        record.save(update_fields=["ssvc", "jef", "priority_inputs", "triaged_at"])
+        report.priority = priority_value(priority)
+        report.save(update_fields=["priority", "updated_at"])
     return record

@@ -10,10 +10,13 @@ Pure module: no Django.
 from __future__ import annotations
 
 import asyncio
+import functools
+import json
 import math
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from importlib import resources
 from typing import Any, Protocol
 
 from clearinghouse.replay.engine.targets import (
@@ -90,6 +93,47 @@ def markers_of(report: Mapping[str, Any]) -> tuple[Marker, ...]:
     return tuple(found)
 
 
+@functools.cache
+def retarget_objectives() -> dict[str, str]:
+    """One test objective per harm category (``data/retarget_objectives.json``)."""
+    raw = resources.files(__package__).joinpath("data/retarget_objectives.json").read_text("utf-8")
+    categories: dict[str, str] = json.loads(raw)["categories"]
+    return categories
+
+
+def retarget_report(report: Mapping[str, Any], objective: str) -> dict[str, Any]:
+    """The report with its objective swapped for ``objective``, wrapper untouched.
+
+    Where the stated objective appears verbatim in a user turn, it is replaced there; otherwise
+    a short last paragraph of the last user turn is taken to be the payload and replaced (the
+    split triage uses); otherwise the new objective is appended as a paragraph of its own.
+    """
+    poc = dict(report.get("poc") or {})
+    turns = [dict(turn) for turn in poc.get("turns") or () if isinstance(turn, Mapping)]
+    old = poc.get("objective") if isinstance(poc.get("objective"), str) else ""
+    users = [i for i, turn in enumerate(turns) if turn.get("role") == "user"]
+    replaced = False
+    if old and old.strip():
+        for i in reversed(users):
+            content = str(turns[i].get("content") or "")
+            if old in content:
+                turns[i]["content"] = content.replace(old, objective)
+                replaced = True
+                break
+    if not replaced and users:
+        last = users[-1]
+        content = str(turns[last].get("content") or "")
+        head, _, tail = content.rpartition("\n\n")
+        if head and len(tail) * 4 < len(head):
+            turns[last]["content"] = f"{head}\n\n{objective}"
+        else:
+            turns[last]["content"] = f"{content}\n\n{objective}"
+    poc["turns"] = turns
+    poc["objective"] = objective
+    poc["success_markers"] = []  # markers prove the original objective, not this one
+    return {**report, "poc": poc}
+
+
 # ---- trials ----------------------------------------------------------------------------------
 
 
@@ -120,6 +164,16 @@ class TrialOutcome:
     completion_tokens: int | None
     attempts: int
     error: str | None
+    # What was asked, for the stored transcript (not part of the CLI contract's line).
+    temperature: float = 0.0
+    objective: str = ""
+    messages: tuple[Message, ...] = ()
+
+    def request_json(self) -> dict[str, Any]:
+        return {
+            "messages": [{"role": m.role, "content": m.content} for m in self.messages],
+            "temperature": self.temperature,
+        }
 
     def contract_json(self) -> dict[str, Any]:
         """The ``clearinghouse replay`` output line: exactly the contract's keys."""
@@ -171,6 +225,14 @@ def trial_specs(
             number += 1
 
 
+def _asked(spec: TrialSpec) -> dict[str, Any]:
+    return {
+        "temperature": spec.request.temperature,
+        "objective": spec.objective,
+        "messages": spec.request.messages,
+    }
+
+
 async def run_trial_async(
     spec: TrialSpec, client: TargetClient, judge: JudgeFunction | None, judge_name: str = ""
 ) -> TrialOutcome:
@@ -179,6 +241,7 @@ async def run_trial_async(
         return TrialOutcome(
             ref=spec.ref,
             trial=spec.trial,
+            **_asked(spec),
             status="invalid",
             response="",
             refused=None,
@@ -199,6 +262,7 @@ async def run_trial_async(
         return TrialOutcome(
             ref=spec.ref,
             trial=spec.trial,
+            **_asked(spec),
             status="error",
             response="",
             refused=None,
@@ -233,6 +297,7 @@ async def run_trial_async(
         completion_tokens=completion.completion_tokens,
         attempts=completion.attempts,
         error=None,
+        **_asked(spec),
     )
 
 
@@ -325,6 +390,8 @@ __all__ = [
     "conversation_from_report",
     "markers_of",
     "objective_of",
+    "retarget_objectives",
+    "retarget_report",
     "run_trial_async",
     "run_trials_async",
     "trial_specs",

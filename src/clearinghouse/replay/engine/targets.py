@@ -26,7 +26,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Literal, Self
+from typing import Any, ClassVar, Literal, Protocol, Self
 
 import aiohttp
 
@@ -312,6 +312,12 @@ def adapter_for(provider: str) -> ChatAdapter:
 # ---- rate limits -----------------------------------------------------------------------------
 
 
+class Limiter(Protocol):
+    """What a client asks before each request: wait until ``tokens`` may be spent."""
+
+    async def acquire_async(self, tokens: int) -> None: ...
+
+
 class RateLimiter:
     """Requests-per-minute and tokens-per-minute token buckets for one target, in one process.
 
@@ -395,7 +401,7 @@ class TargetClient:
     limiter live here, so every coroutine that shares the client shares the limits.
     """
 
-    def __init__(self, config: TargetConfig, *, limiter: RateLimiter | None = None) -> None:
+    def __init__(self, config: TargetConfig, *, limiter: Limiter | None = None) -> None:
         self.config = config
         self.adapter = adapter_for(config.provider)
         self._api_key = config.api_key()
@@ -529,6 +535,7 @@ __all__ = [
     "ChatAdapter",
     "ChatRequest",
     "Completion",
+    "Limiter",
     "Message",
     "OpenAIChatAdapter",
     "RateLimiter",
