@@ -16,7 +16,7 @@ from clearinghouse.accounts.services import organisation_create, user_create
 from clearinghouse.catalog.services import ai_system_register
 from clearinghouse.intake.schema import parse_submission
 from clearinghouse.intake.services import report_submit
-from clearinghouse.replay.models import TargetEndpoint
+from clearinghouse.replay.models import Campaign, TargetEndpoint
 from clearinghouse.replay.services import campaign_start, endpoint_register
 
 DEMO_PASSWORD = "clearinghouse-demo"  # noqa: S105 - printed on purpose, demo only
@@ -81,7 +81,7 @@ def demo_load() -> list[str]:
             submission=parse_submission(item), submitter=reporter, idempotency_key=f"demo-{index}"
         )
         report = result.report
-        if index < 3 and not report.campaigns.exists():
+        if index < 3 and not Campaign.objects.filter(report=report).exists():
             # A few replays, so the report pages show transcripts and measured severity.
             campaign_start(report=report, trials=3, temperatures=(0.7,))
     return [
