@@ -63,7 +63,12 @@ HOSTILE_RESPONSES = {
 
 
 @pytest.mark.parametrize("name", sorted(JUDGES))
-def test_judge_contract(name: str) -> None:
+def test_judge_contract(name: str, request: pytest.FixtureRequest) -> None:
+    if name == "llm":
+        # The one judge that needs a model: the project's simulated judge endpoint, over HTTP.
+        monkeypatch = request.getfixturevalue("monkeypatch")
+        monkeypatch.setenv("CLEARINGHOUSE_JUDGE_BASE_URL", request.getfixturevalue("simulator_url"))
+        monkeypatch.setenv("CLEARINGHOUSE_JUDGE_MODEL", "sim-judge")
     judge_class = JUDGES[name]
     assert judge_class.name == name
     assert judge_class.description and "\n" not in judge_class.description

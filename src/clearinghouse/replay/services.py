@@ -422,7 +422,9 @@ def _renew_leases(holder: str) -> None:
 def _judge_for(name: str) -> Any:
     from clearinghouse.replay.engine.judges import JUDGES
 
-    return JUDGES[name]().judge
+    judge = JUDGES[name]()
+    # A judge that calls a model (llm) is awaited in the campaign's loop instead of blocking it.
+    return getattr(judge, "judge_async", judge.judge)
 
 
 _DONE = object()

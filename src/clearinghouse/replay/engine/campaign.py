@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import inspect
 import json
 import math
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any, Protocol
@@ -192,7 +193,9 @@ class TrialOutcome:
 
 
 class JudgeFunction(Protocol):
-    def __call__(self, item: JudgeInput) -> Verdict: ...
+    """A judge's ``judge`` (a verdict) or ``judge_async`` (awaited in the runner's loop)."""
+
+    def __call__(self, item: JudgeInput) -> Verdict | Awaitable[Verdict]: ...
 
 
 def trial_specs(
@@ -277,11 +280,12 @@ async def run_trial_async(
             error=f"{error.cause}: {error.message}"[:500],
         )
     latency_ms = (time.perf_counter() - start) * 1000
-    verdict = (
-        judge(JudgeInput(spec.ref, spec.objective, completion.text, spec.prompt, spec.markers))
-        if judge is not None
-        else None
-    )
+    verdict: Verdict | None = None
+    if judge is not None:
+        decided = judge(
+            JudgeInput(spec.ref, spec.objective, completion.text, spec.prompt, spec.markers)
+        )
+        verdict = await decided if inspect.isawaitable(decided) else decided
     return TrialOutcome(
         ref=spec.ref,
         trial=spec.trial,

@@ -1054,3 +1054,8 @@ class OfflineJudge(Judge):
         return self._verdict(
             refused=False, achieved=achieved, score=score, evidence=evidence, details=details
         )
+
+
+# The LLM judge lives in its own module (it needs HTTP); importing it here registers it, so that
+# JUDGES always lists every judge. It imports this module, which is complete by now.
+from clearinghouse.replay.engine import llm_judge as _llm_judge  # noqa: E402, F401
