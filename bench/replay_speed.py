@@ -100,20 +100,20 @@ def timed(command: list[str], sample_rss: bool = False) -> tuple[float, float, l
         command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     samples: list[float] = []
-    if sample_rss:
-        while process.poll() is None:
-            try:
-                status = Path(f"/proc/{process.pid}/status").read_text()
-                rss_kb = next(
-                    int(line.split()[1])
-                    for line in status.splitlines()
-                    if line.startswith("VmRSS:")
-                )
-                samples.append(rss_kb / 1024)
-            except (OSError, StopIteration):
-                pass
-            time.sleep(1.0)
-    _, status_code, usage = os.wait4(process.pid, 0)
+    while True:
+        # wait4 with WNOHANG reaps the child and reports its own peak RSS (ru_maxrss).
+        pid, status_code, usage = os.wait4(process.pid, os.WNOHANG if sample_rss else 0)
+        if pid:
+            break
+        try:
+            status = Path(f"/proc/{process.pid}/status").read_text()
+            rss_kb = next(
+                int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")
+            )
+            samples.append(rss_kb / 1024)
+        except (OSError, StopIteration):
+            pass
+        time.sleep(1.0)
     elapsed = time.perf_counter() - start
     if os.waitstatus_to_exitcode(status_code) != 0:
         raise SystemExit(f"{command[0]} failed with {status_code}")

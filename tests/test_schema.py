@@ -59,6 +59,21 @@ def test_tlp_defaults_to_amber() -> None:
         (lambda b: b.update(threat_type="vibes"), "threat_type", "jailbreak"),
         (lambda b: b["poc"].update(context_documents=["d"] * 21), "poc.context_documents", "21"),
         (
+            lambda b: b["poc"].update(success_markers=[{"kind": "canary", "value": "ab"}]),
+            "poc.success_markers[0].value",
+            "at least 4",
+        ),
+        (
+            lambda b: b["poc"].update(success_markers=[{"kind": "vibes", "value": "ZEBRA42"}]),
+            "poc.success_markers[0].kind",
+            "'canary'",
+        ),
+        (
+            lambda b: b["poc"].update(success_markers=[{"kind": "canary", "value": "ZEBRA"}] * 21),
+            "poc.success_markers",
+            "at most 20",
+        ),
+        (
             lambda b: b["poc"]["turns"][0].update(content="x" * 200_001),
             "poc.turns[0].content",
             "at most 200000",
