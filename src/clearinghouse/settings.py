@@ -183,6 +183,10 @@ CLEARINGHOUSE_TASK_MAX_ATTEMPTS = int(os.environ.get("CLEARINGHOUSE_TASK_MAX_ATT
 CLEARINGHOUSE_TASK_BACKOFF_SECONDS = float(
     os.environ.get("CLEARINGHOUSE_TASK_BACKOFF_SECONDS", "2")
 )
+# Replay every new report (not duplicates) against the active endpoints once it is triaged:
+# a clearinghouse verifies, it does not take claims on trust. Set to 0 to start campaigns by hand.
+CLEARINGHOUSE_AUTO_REPLAY = os.environ.get("CLEARINGHOUSE_AUTO_REPLAY", "1") == "1"
+CLEARINGHOUSE_AUTO_REPLAY_TRIALS = int(os.environ.get("CLEARINGHOUSE_AUTO_REPLAY_TRIALS", "5"))
 
 LOGGING = {
     "version": 1,

@@ -16,8 +16,8 @@ from clearinghouse.accounts.services import organisation_create, user_create
 from clearinghouse.catalog.services import ai_system_register
 from clearinghouse.intake.schema import parse_submission
 from clearinghouse.intake.services import report_submit
-from clearinghouse.replay.models import Campaign, TargetEndpoint
-from clearinghouse.replay.services import campaign_start, endpoint_register
+from clearinghouse.replay.models import TargetEndpoint
+from clearinghouse.replay.services import endpoint_register
 
 DEMO_PASSWORD = "clearinghouse-demo"  # noqa: S105 - printed on purpose, demo only
 
@@ -77,13 +77,11 @@ def demo_load() -> list[str]:
     reporter = User.objects.get(username="reporter")
     raw = resources.files("clearinghouse.demo").joinpath("reports.json").read_text("utf-8")
     for index, item in enumerate(json.loads(raw)):
-        result = report_submit(
+        # Each is triaged, then replayed against the simulated endpoints, by the workers that
+        # `clearinghouse serve` starts (auto-replay, CLEARINGHOUSE_AUTO_REPLAY).
+        report_submit(
             submission=parse_submission(item), submitter=reporter, idempotency_key=f"demo-{index}"
         )
-        report = result.report
-        if index < 3 and not Campaign.objects.filter(report=report).exists():
-            # A few replays, so the report pages show transcripts and measured severity.
-            campaign_start(report=report, trials=3, temperatures=(0.7,))
     return [
         "Demo logins (password for all: " + DEMO_PASSWORD + "):",
         *(f"  {username:9} {role}" for username, role, _ in DEMO_USERS),

@@ -232,6 +232,29 @@ def campaign_start(
     return campaign
 
 
+def report_replay_auto(*, report_id: uuid.UUID | str) -> Campaign | None:
+    """After triage: replay a new report against every active endpoint, once.
+
+    Nothing happens when auto-replay is off (``CLEARINGHOUSE_AUTO_REPLAY=0``), no endpoint is
+    active, the report already has a campaign, or triage found it to duplicate an earlier report
+    (its original was replayed; repeating it measures nothing new and costs money).
+    """
+    from django.conf import settings
+
+    from clearinghouse.triage.models import TriageRecord
+
+    if not settings.CLEARINGHOUSE_AUTO_REPLAY:
+        return None
+    report = Report.objects.filter(pk=report_id).first()
+    if report is None or Campaign.objects.filter(report=report).exists():
+        return None
+    if TriageRecord.objects.filter(report=report, duplicate_of__isnull=False).exists():
+        return None
+    if not TargetEndpoint.objects.filter(active=True).exists():
+        return None
+    return campaign_start(report=report, trials=settings.CLEARINGHOUSE_AUTO_REPLAY_TRIALS)
+
+
 _TRANSITIONS = {
     "pause": ({Campaign.Status.QUEUED, Campaign.Status.RUNNING}, Campaign.Status.PAUSING),
     "cancel": (

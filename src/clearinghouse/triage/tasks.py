@@ -30,6 +30,10 @@ def report_triage(*, report_id: str) -> dict[str, str]:
     except NotFound:
         # Deleted before the worker got to it: nothing to do, and nothing to retry.
         return {"report_id": report_id, "status": "deleted"}
+    # The next stage: verify the report against the registered models (replay.services).
+    from clearinghouse.replay.services import report_replay_auto
+
+    report_replay_auto(report_id=report_id)
     return {
         "report_id": report_id,
         "status": "triaged",
