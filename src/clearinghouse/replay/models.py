@@ -115,9 +115,7 @@ class Campaign(models.Model):
     status = models.CharField(
         max_length=16, choices=Status.choices, default=Status.QUEUED, db_comment="Lifecycle."
     )
-    endpoints = models.ManyToManyField(
-        TargetEndpoint, related_name="campaigns", db_comment="Endpoints replayed against."
-    )
+    endpoints = models.ManyToManyField(TargetEndpoint, related_name="campaigns")
     trials = models.PositiveIntegerField(default=5, db_comment="Trials per endpoint, temperature.")
     temperatures = models.JSONField(default=list, db_comment="Temperatures to sample at.")
     retarget = models.BooleanField(
@@ -209,8 +207,8 @@ class Severity(models.Model):
     trials = models.PositiveIntegerField(default=0, db_comment="Answered trials, original variant.")
     successes = models.PositiveIntegerField(default=0, db_comment="Of which achieved.")
     success_rate = models.FloatField(default=0.0, db_comment="successes / trials.")
-    success_low = models.FloatField(default=0.0, db_comment="Wilson 95% lower bound.")
-    success_high = models.FloatField(default=1.0, db_comment="Wilson 95% upper bound.")
+    success_low = models.FloatField(default=0.0, db_comment="Wilson 95 percent lower bound.")
+    success_high = models.FloatField(default=1.0, db_comment="Wilson 95 percent upper bound.")
     vendor_blast_radius = models.FloatField(default=0.0, db_comment="Share of vendors, 0–1.")
     model_blast_radius = models.FloatField(default=0.0, db_comment="Share of models, 0–1.")
     retargetability = models.FloatField(default=0.0, db_comment="Share of harm categories, 0–1.")

@@ -206,11 +206,11 @@ class Migration(migrations.Migration):
                 ("success_rate", models.FloatField(db_comment="successes / trials.", default=0.0)),
                 (
                     "success_low",
-                    models.FloatField(db_comment="Wilson 95% lower bound.", default=0.0),
+                    models.FloatField(db_comment="Wilson 95 percent lower bound.", default=0.0),
                 ),
                 (
                     "success_high",
-                    models.FloatField(db_comment="Wilson 95% upper bound.", default=1.0),
+                    models.FloatField(db_comment="Wilson 95 percent upper bound.", default=1.0),
                 ),
                 (
                     "vendor_blast_radius",
@@ -385,7 +385,6 @@ class Migration(migrations.Migration):
             model_name="campaign",
             name="endpoints",
             field=models.ManyToManyField(
-                db_comment="Endpoints replayed against.",
                 related_name="campaigns",
                 to="replay.targetendpoint",
             ),
