@@ -236,48 +236,45 @@ def _asked(spec: TrialSpec) -> dict[str, Any]:
     }
 
 
+def _unanswered(
+    spec: TrialSpec, status: str, error: str, *, latency_ms: float, attempts: int
+) -> TrialOutcome:
+    """The outcome of a trial that got no answer to judge (an invalid input, a failed request)."""
+    return TrialOutcome(
+        ref=spec.ref,
+        trial=spec.trial,
+        status=status,
+        response="",
+        refused=None,
+        objective_achieved=None,
+        score=None,
+        evidence="",
+        judge="",
+        latency_ms=latency_ms,
+        prompt_tokens=None,
+        completion_tokens=None,
+        attempts=attempts,
+        error=error,
+        **_asked(spec),
+    )
+
+
 async def run_trial_async(
     spec: TrialSpec, client: TargetClient, judge: JudgeFunction | None, judge_name: str = ""
 ) -> TrialOutcome:
     """One trial: the request (with the client's retries) and, if it answered, the verdict."""
     if spec.error is not None:
-        return TrialOutcome(
-            ref=spec.ref,
-            trial=spec.trial,
-            **_asked(spec),
-            status="invalid",
-            response="",
-            refused=None,
-            objective_achieved=None,
-            score=None,
-            evidence="",
-            judge="",
-            latency_ms=0.0,
-            prompt_tokens=None,
-            completion_tokens=None,
-            attempts=0,
-            error=spec.error,
-        )
+        return _unanswered(spec, "invalid", spec.error, latency_ms=0.0, attempts=0)
     start = time.perf_counter()
     try:
         completion = await client.complete_async(spec.request)
     except TargetError as error:
-        return TrialOutcome(
-            ref=spec.ref,
-            trial=spec.trial,
-            **_asked(spec),
-            status="error",
-            response="",
-            refused=None,
-            objective_achieved=None,
-            score=None,
-            evidence="",
-            judge="",
+        return _unanswered(
+            spec,
+            "error",
+            f"{error.cause}: {error.message}"[:500],
             latency_ms=(time.perf_counter() - start) * 1000,
-            prompt_tokens=None,
-            completion_tokens=None,
             attempts=error.attempts,
-            error=f"{error.cause}: {error.message}"[:500],
         )
     latency_ms = (time.perf_counter() - start) * 1000
     verdict: Verdict | None = None
