@@ -76,7 +76,7 @@ _CANARY_DIRECTIVE = re.compile(
 _MARKDOWN_URL = re.compile(r"!?\[[^\]]{0,200}\]\((https?://[^)\s]{1,500})\)")
 _LEAK_REQUEST = re.compile(
     r"(?:repeat|print|reveal|show|output|tell me|what (?:is|are|were))\b.{0,60}"
-    r"\b(?:system prompt|instructions|initial prompt|above text|rules you were given)",
+    r"\b(?:system prompt|instructions|initial prompt|above text|words above|rules you were given)",
     re.IGNORECASE | re.DOTALL,
 )
 _INJECTION_CUE = re.compile(
