@@ -176,10 +176,12 @@ def _register_routers() -> None:
     from clearinghouse.accounts.api import router as accounts_router
     from clearinghouse.intake.api import anonymous_router
     from clearinghouse.intake.api import router as intake_router
+    from clearinghouse.replay.api import router as replay_router
 
     api.add_router("/v1/reports", intake_router)
     api.add_router("/v1/anonymous/reports", anonymous_router)
     api.add_router("/v1", accounts_router)
+    api.add_router("/v1", replay_router)
 
 
 _register_routers()

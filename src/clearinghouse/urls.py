@@ -12,5 +12,6 @@ urlpatterns = [
     path("accounts/", include("clearinghouse.accounts.urls")),
     path("reports/", include("clearinghouse.intake.urls")),
     path("triage/", include("clearinghouse.triage.urls")),
+    path("replay/", include("clearinghouse.replay.urls")),
     path("favicon.ico", RedirectView.as_view(url="/static/clearinghouse/favicon.svg")),
 ]

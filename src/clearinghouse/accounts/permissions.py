@@ -12,6 +12,8 @@ from enum import StrEnum
 class Permission(StrEnum):
     ADMIN_USERS_MANAGE = "admin:users:manage"
     CONSOLE_QUEUE_VIEW = "console:queue:view"
+    REPLAY_ENDPOINTS_MANAGE = "replay:endpoints:manage"
+    REPLAY_RUN = "replay:campaigns:run"
     REPORTS_OWN_READ = "reports:own:read"
     REPORTS_ALL_READ = "reports:all:read"
     REPORTS_SUBMIT = "reports:submit"
@@ -38,6 +40,7 @@ ROLE_LABELS: dict[Role, str] = {
 
 _STAFF = {
     Permission.CONSOLE_QUEUE_VIEW,
+    Permission.REPLAY_RUN,
     Permission.TRIAGE_CORRECT,
     Permission.REPORTS_ALL_READ,
     Permission.REPORTS_OWN_READ,
@@ -46,10 +49,13 @@ _STAFF = {
 
 # Vendor members and defenders see cases and advisories (coordination and sharing stages), not the
 # raw intake queue: a report's working exploit stays with the clearinghouse until it is coordinated.
+# Replay transcripts are that exploit working, so running campaigns and reading them is staff-only;
+# registering endpoints (where requests go, which key variable a worker reads) is for
+# coordinators and administrators.
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.REPORTER: frozenset({Permission.REPORTS_SUBMIT, Permission.REPORTS_OWN_READ}),
     Role.ANALYST: frozenset(_STAFF),
-    Role.COORDINATOR: frozenset(_STAFF),
+    Role.COORDINATOR: frozenset(_STAFF | {Permission.REPLAY_ENDPOINTS_MANAGE}),
     Role.VENDOR_MEMBER: frozenset({Permission.REPORTS_SUBMIT, Permission.REPORTS_OWN_READ}),
     Role.DEFENDER: frozenset({Permission.REPORTS_SUBMIT, Permission.REPORTS_OWN_READ}),
     Role.ADMIN: frozenset(set(Permission)),
