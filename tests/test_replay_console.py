@@ -590,3 +590,8 @@ def test_endpoint_api_refuses_a_key_naming_the_field(
         == "ai_system_id"
     )
     assert not TargetEndpoint.objects.exists()
+
+
+def test_the_menu_links_endpoints_for_replay_staff_only(analyst: User, reporter: User) -> None:
+    assert 'href="/replay/endpoints/"' in signed_in(analyst).get("/triage/").content.decode()
+    assert 'href="/replay/endpoints/"' not in signed_in(reporter).get("/reports/").content.decode()
