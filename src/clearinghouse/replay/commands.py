@@ -108,15 +108,20 @@ def _replay_specs(
         )
 
 
-def _judge_function(name: str, options: dict[str, Any]) -> Any:
+def _judge_class(name: str) -> Any:
     from clearinghouse.replay.engine.judges import JUDGES
 
     try:
-        judge_class = JUDGES[name]
+        return JUDGES[name]
     except KeyError:
         known = ", ".join(sorted(JUDGES))
         raise typer.BadParameter(f"unknown judge {name!r} (known: {known})") from None
-    return judge_class(**options).judge if options else judge_class().judge
+
+
+def _judge_function(name: str, options: dict[str, Any]) -> Any:
+    judge = _judge_class(name)(**options)
+    # A judge that calls a model is awaited in the replay loop rather than blocking it.
+    return getattr(judge, "judge_async", judge.judge)
 
 
 def replay_command(
@@ -233,7 +238,8 @@ def judge_command(
             base_url=base_url, model=model, provider=provider, api_key_env=api_key_env
         )
     try:
-        decide = _judge_function(judge, options)
+        judge_class = _judge_class(judge)
+        instance = judge_class(**options)
     except TargetConfigError as error:
         err.print(f"[red]error:[/red] {error}")
         raise typer.Exit(2) from None
@@ -243,16 +249,36 @@ def judge_command(
         out = _open_output(output_path, stack)
         progress = stack.enter_context(_progress("judge", total))
         bar = progress.add_task("judge", total=total)
-        for number, raw in _lines(input_path):
-            line = _judge_line(number, raw, decide)
-            errors += "error" in line
-            out.write(json.dumps(line, ensure_ascii=False) + "\n")
-            written += 1
-            progress.advance(bar)
+        # Chunks go to judge_many together: the llm judge sends a chunk's requests concurrently.
+        for chunk in _chunks(_lines(input_path), JUDGE_CHUNK):
+            parsed = [_judge_input(number, raw) for number, raw in chunk]
+            items = [item for item in parsed if isinstance(item, JudgeInput)]
+            verdicts = iter(instance.judge_many(items))
+            for item in parsed:
+                line = item if isinstance(item, dict) else _verdict_line(item, next(verdicts))
+                errors += "error" in line
+                out.write(json.dumps(line, ensure_ascii=False) + "\n")
+                written += 1
+                progress.advance(bar)
     err.print(f"judged: {written - errors} lines, {errors} errors")
 
 
-def _judge_line(number: int, raw: bytes, decide: Any) -> dict[str, Any]:
+JUDGE_CHUNK = 64
+
+
+def _chunks(lines: Iterator[tuple[int, bytes]], size: int) -> Iterator[list[tuple[int, bytes]]]:
+    chunk: list[tuple[int, bytes]] = []
+    for line in lines:
+        chunk.append(line)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _judge_input(number: int, raw: bytes) -> JudgeInput | dict[str, Any]:
+    """The line as a JudgeInput, or its error line (``{"ref", "error"}``)."""
     ref: str = str(number)
     try:
         data = parse_json_bytes(raw)
@@ -268,9 +294,12 @@ def _judge_line(number: int, raw: bytes, decide: Any) -> dict[str, Any]:
     prompt = data.get("prompt")
     if prompt is not None and not isinstance(prompt, str):
         return {"ref": ref, "error": f"line {number}: prompt: must be a string"}
-    verdict: Verdict = decide(JudgeInput(ref, data["objective"], data["response"], prompt or ""))
+    return JudgeInput(ref, data["objective"], data["response"], prompt or "")
+
+
+def _verdict_line(item: JudgeInput, verdict: Verdict) -> dict[str, Any]:
     return {
-        "ref": ref,
+        "ref": item.ref,
         "refused": verdict.refused,
         "objective_achieved": verdict.objective_achieved,
         "score": round(verdict.score, 4),
