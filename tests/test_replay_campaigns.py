@@ -382,3 +382,54 @@ def test_triage_queues_a_replay_of_every_new_report_but_not_of_duplicates(
     )
     report_triage.call(report_id=str(fourth.pk))
     assert not Campaign.objects.filter(report=fourth).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_vendor_registers_a_new_version_and_its_confirmed_reports_are_rechecked(
+    reporter: User,
+    vendor: Organisation,
+    other_vendor: Organisation,
+    make_user: Any,
+    api_as: Any,
+    simulator_url: str,
+) -> None:
+    v1 = ai_system_register(vendor=vendor, model_name="Lumen-9", version="1")
+    endpoint(v1, simulator_url, "sim-vulnerable")
+    report = dan_report(reporter, targets=[{"vendor": vendor.name, "model": "Lumen-9"}])
+    campaign = services.campaign_start(report=report, trials=8, temperatures=(1.0,), retarget=False)
+    services.campaign_run(campaign_id=campaign.pk)
+    assert report.severity.successes > 0
+
+    member = make_user(username="vendor-member", role="vendor_member", organisation=vendor)
+    stranger = make_user(username="other-vendor", role="vendor_member", organisation=other_vendor)
+    body = {
+        "model_name": "Lumen-9",
+        "version": "2",
+        "endpoint": {"base_url": simulator_url, "model_name": "sim-guarded"},
+    }
+    assert api_as(reporter).post("/api/v1/model-versions", body).status_code == 403
+    refused = api_as(member).post(
+        "/api/v1/model-versions",
+        {**body, "endpoint": {**body["endpoint"], "api_key_env": "sk-live-123"}},
+    )
+    assert refused.status_code == 422 and refused.json()["error"]["field"] == "endpoint.api_key_env"
+    assert not AISystem.objects.filter(
+        model_name="Lumen-9", version="2"
+    ).exists()  # nothing half-stored
+    foreign = api_as(stranger).post("/api/v1/model-versions", {**body, "vendor": vendor.slug})
+    assert foreign.status_code == 404
+
+    created = api_as(member).post("/api/v1/model-versions", body)
+    assert created.status_code == 201, created.content
+    answer = created.json()
+    assert [check["report_id"] for check in answer["fix_checks"]] == [str(report.pk)]
+    assert answer["fix_checks"][0]["outcome"] == "pending"
+    assert not TargetEndpoint.objects.get(pk=answer["endpoint_id"]).is_simulator
+    assert api_as(member).post("/api/v1/model-versions", body).status_code == 409
+
+    check = FixCheck.objects.get(ai_system_id=answer["ai_system_id"])
+    services.campaign_run(campaign_id=check.campaign_id)
+    listed = api_as(member).get(f"/api/v1/model-versions/{answer['ai_system_id']}/fix-checks")
+    assert listed.status_code == 200 and listed.json()[0]["outcome"] == "fixed"
+    hidden = api_as(stranger).get(f"/api/v1/model-versions/{answer['ai_system_id']}/fix-checks")
+    assert hidden.status_code == 404

@@ -11,6 +11,7 @@ from enum import StrEnum
 
 class Permission(StrEnum):
     ADMIN_USERS_MANAGE = "admin:users:manage"
+    CATALOG_VERSIONS_REGISTER = "catalog:versions:register"
     CONSOLE_QUEUE_VIEW = "console:queue:view"
     REPLAY_ENDPOINTS_MANAGE = "replay:endpoints:manage"
     REPLAY_RUN = "replay:campaigns:run"
@@ -55,8 +56,18 @@ _STAFF = {
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.REPORTER: frozenset({Permission.REPORTS_SUBMIT, Permission.REPORTS_OWN_READ}),
     Role.ANALYST: frozenset(_STAFF),
-    Role.COORDINATOR: frozenset(_STAFF | {Permission.REPLAY_ENDPOINTS_MANAGE}),
-    Role.VENDOR_MEMBER: frozenset({Permission.REPORTS_SUBMIT, Permission.REPORTS_OWN_READ}),
+    Role.COORDINATOR: frozenset(
+        _STAFF | {Permission.REPLAY_ENDPOINTS_MANAGE, Permission.CATALOG_VERSIONS_REGISTER}
+    ),
+    # A vendor registers new versions of its own models (and how to reach them): that is what
+    # starts fix verification of the reports confirmed on earlier versions.
+    Role.VENDOR_MEMBER: frozenset(
+        {
+            Permission.REPORTS_SUBMIT,
+            Permission.REPORTS_OWN_READ,
+            Permission.CATALOG_VERSIONS_REGISTER,
+        }
+    ),
     Role.DEFENDER: frozenset({Permission.REPORTS_SUBMIT, Permission.REPORTS_OWN_READ}),
     Role.ADMIN: frozenset(set(Permission)),
 }

@@ -16,14 +16,15 @@ from django.http import HttpRequest
 from ninja import Field, Query, Router, Schema, Status
 from pydantic import ConfigDict
 
-from clearinghouse.accounts.models import User
+from clearinghouse.accounts.models import Organisation, User
 from clearinghouse.accounts.permissions import Permission
+from clearinghouse.catalog.models import AISystem
 from clearinghouse.catalog.selectors import ai_system_list
-from clearinghouse.core.errors import InvalidInput, PermissionDenied
+from clearinghouse.core.errors import InvalidInput, NotFound, PermissionDenied
 from clearinghouse.intake.selectors import report_get
 from clearinghouse.replay import selectors, services
 from clearinghouse.replay.forms import MAX_RETRIES, MAX_TIMEOUT_SECONDS
-from clearinghouse.replay.models import Campaign, Severity, TargetEndpoint, Trial
+from clearinghouse.replay.models import Campaign, FixCheck, Severity, TargetEndpoint, Trial
 
 router = Router(tags=["replay"])
 
@@ -478,3 +479,112 @@ def control_campaign(
     campaign = selectors.campaign_get(user=user, campaign_id=campaign_id)
     services.campaign_control(campaign=campaign, action=action, actor=user)
     return _campaign_with_severity(user, selectors.campaign_get(user=user, campaign_id=campaign_id))
+
+
+# ---- vendors: new model versions --------------------------------------------------------------
+
+
+class VersionEndpointIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    base_url: str = Field(max_length=500, description="Base URL up to /v1.")
+    model_name: str = Field(min_length=1, max_length=200, description="Name sent in requests.")
+    provider: str = Field(default="openai", max_length=32)
+    api_key_env: str = Field(
+        default="", max_length=100, description="The *name* of the variable holding the key."
+    )
+    secrets_file: str = Field(default="", max_length=500)
+    max_concurrency: int = 16
+    requests_per_minute: float | None = None
+    tokens_per_minute: float | None = None
+    price_input_per_1k: float = Field(default=0.0, ge=0)
+    price_output_per_1k: float = Field(default=0.0, ge=0)
+    timeout_seconds: float = Field(default=60.0, gt=0, le=MAX_TIMEOUT_SECONDS)
+    max_retries: int = Field(default=3, ge=0, le=MAX_RETRIES)
+
+
+class VersionIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    vendor: str | None = Field(
+        default=None, description="Vendor slug; a vendor member's own organisation if omitted."
+    )
+    model_name: str = Field(min_length=1, max_length=200)
+    version: str = Field(min_length=1, max_length=100)
+    endpoint: VersionEndpointIn
+
+
+class VendorFixCheckOut(Schema):
+    id: int
+    report_id: str
+    report_title: str
+    outcome: str = Field(description="pending, fixed, still_reproduces or regressed.")
+    baseline_rate: float
+    new_rate: float | None
+    created_at: datetime
+
+
+class VersionOut(Schema):
+    ai_system_id: int
+    ai_system: str
+    endpoint_id: int
+    fix_checks: list[VendorFixCheckOut] = Field(
+        description="Reports confirmed on earlier versions, now re-run against this one."
+    )
+
+
+def _vendor_check(check: FixCheck) -> VendorFixCheckOut:
+    return VendorFixCheckOut(
+        id=check.pk,
+        report_id=str(check.report_id),
+        report_title=check.report.title,
+        outcome=check.outcome,
+        baseline_rate=check.baseline_rate,
+        new_rate=check.new_rate,
+        created_at=check.created_at,
+    )
+
+
+@router.post(
+    "/model-versions",
+    response={201: VersionOut},
+    summary="Register a new version of a model (vendors: their own); starts fix verification",
+)
+def register_model_version(request: HttpRequest, body: VersionIn) -> Status[VersionOut]:
+    user = _user(request, Permission.CATALOG_VERSIONS_REGISTER)
+    vendor = (
+        Organisation.objects.filter(slug=body.vendor).first() if body.vendor else user.organisation
+    )
+    if vendor is None:
+        raise NotFound("no such vendor")
+    registered = services.model_version_register(
+        actor=user,
+        vendor=vendor,
+        model_name=body.model_name,
+        version=body.version,
+        endpoint=body.endpoint.model_dump(),
+    )
+    return Status(
+        201,
+        VersionOut(
+            ai_system_id=registered.ai_system.pk,
+            ai_system=str(registered.ai_system),
+            endpoint_id=registered.endpoint.pk,
+            fix_checks=[_vendor_check(check) for check in registered.fix_checks],
+        ),
+    )
+
+
+@router.get(
+    "/model-versions/{ai_system_id}/fix-checks",
+    response=list[VendorFixCheckOut],
+    summary="Fix checks of a model version (vendors: their own models)",
+)
+def list_version_fix_checks(request: HttpRequest, ai_system_id: int) -> list[VendorFixCheckOut]:
+    user = _user(request, Permission.CATALOG_VERSIONS_REGISTER)
+    system = AISystem.objects.filter(pk=ai_system_id).first()
+    staff = user.has_permission(Permission.REPLAY_ENDPOINTS_MANAGE)
+    if system is None or (not staff and system.vendor_id != user.organisation_id):
+        raise NotFound("no such model version")
+    checks = FixCheck.objects.filter(ai_system=system).select_related("report").order_by("pk")
+    return [_vendor_check(check) for check in checks]

@@ -33,10 +33,10 @@ from django.db import connection, transaction
 from django.db.models import Q, Sum
 from django.utils import timezone
 
-from clearinghouse.accounts.models import User
+from clearinghouse.accounts.models import Organisation, User
 from clearinghouse.audit.services import audit_record
 from clearinghouse.catalog.models import AISystem
-from clearinghouse.core.errors import Conflict, InvalidInput, NotFound
+from clearinghouse.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from clearinghouse.intake.models import Report
 from clearinghouse.replay.engine.campaign import (
     TrialOutcome,
@@ -631,6 +631,70 @@ def _settle(campaign: Campaign, failure: BaseException | None) -> Campaign:
         severity_recompute(report=locked.report)
         fix_check_settle(campaign=locked)
     return locked
+
+
+# ---- vendors: new model versions -------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class VersionRegistration:
+    ai_system: AISystem
+    endpoint: TargetEndpoint
+    fix_checks: list[FixCheck]
+
+
+def model_version_register(
+    *,
+    actor: User,
+    vendor: Organisation,
+    model_name: str,
+    version: str,
+    endpoint: dict[str, Any],
+) -> VersionRegistration:
+    """A vendor registers a new version of one of its models and how to reach it.
+
+    Every report confirmed on an earlier version of the model is then replayed against the new
+    one (``fix_verification_start``). A vendor member may register only for its own
+    organisation (another vendor looks missing); coordinators and admins for any vendor. The
+    version must be new: re-registering one would not verify anything. Raises PermissionDenied,
+    NotFound, Conflict or InvalidInput (naming the field).
+    """
+    from clearinghouse.accounts.permissions import Permission
+    from clearinghouse.catalog.services import ai_system_register
+
+    if not actor.has_permission(Permission.CATALOG_VERSIONS_REGISTER):
+        raise PermissionDenied(f"needs {Permission.CATALOG_VERSIONS_REGISTER.value}")
+    staff = actor.has_permission(Permission.REPLAY_ENDPOINTS_MANAGE)
+    if not staff and actor.organisation_id != vendor.pk:
+        raise NotFound("no such vendor")
+    if vendor.kind != Organisation.Kind.VENDOR:
+        raise NotFound("no such vendor")
+    if not model_name.strip():
+        raise InvalidInput("must not be empty", field="model_name")
+    if not version.strip():
+        raise InvalidInput("a new version needs a name", field="version")
+    if AISystem.objects.filter(vendor=vendor, model_name=model_name, version=version).exists():
+        raise Conflict(f"{model_name} {version} is already registered", field="version")
+    options = dict(endpoint)
+    if not staff:
+        options.pop("is_simulator", None)  # only the clearinghouse labels its own simulator
+    with transaction.atomic():
+        system = ai_system_register(vendor=vendor, model_name=model_name, version=version)
+        try:
+            registered = endpoint_register(
+                ai_system=system, name=f"{vendor.slug}/{model_name}@{version}", **options
+            )
+        except InvalidInput as error:
+            raise InvalidInput(error.message, field=f"endpoint.{error.field}") from None
+        audit_record(
+            actor=actor,
+            action="model_version.register",
+            object_type="ai_system",
+            object_id=str(system.pk),
+            data={"vendor": vendor.slug, "version": version},
+        )
+    checks = list(FixCheck.objects.filter(ai_system=system).order_by("pk"))
+    return VersionRegistration(system, registered, checks)
 
 
 # ---- measured severity --------------------------------------------------------------------------
