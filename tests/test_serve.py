@@ -1,4 +1,5 @@
-"""``clearinghouse serve`` as ``make run`` starts it: gunicorn plus a sibling task worker."""
+"""``clearinghouse serve`` as ``make run`` starts it: gunicorn, the task workers and, for the
+demo's simulated endpoints, the simulator: a submitted report is triaged, then replayed."""
 
 from __future__ import annotations
 
@@ -14,7 +15,10 @@ import pytest
 
 from clearinghouse.accounts.models import User
 from clearinghouse.accounts.services import api_token_issue
+from clearinghouse.catalog.models import AISystem
 from clearinghouse.intake.models import Report
+from clearinghouse.replay.models import Campaign
+from clearinghouse.replay.services import endpoint_register
 from tests.conftest import report_body
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -40,9 +44,18 @@ def wait_for(predicate: object, what: str, limit: float = 90.0) -> None:
 
 
 def test_serve_answers_http_and_its_worker_triages(
-    subprocess_env: dict[str, str], reporter: User
+    subprocess_env: dict[str, str], reporter: User, system: AISystem
 ) -> None:
     port = free_port()
+    simulator_port = free_port()
+    endpoint_register(
+        ai_system=system,
+        name="sim",
+        base_url=f"http://127.0.0.1:{simulator_port}/v1",
+        model_name="sim-vulnerable",
+        is_simulator=True,
+    )
+    subprocess_env = {**subprocess_env, "CLEARINGHOUSE_AUTO_REPLAY_TRIALS": "1"}
     server = subprocess.Popen(  # noqa: S603 - our own CLI
         [
             sys.executable,
@@ -78,6 +91,13 @@ def test_serve_answers_http_and_its_worker_triages(
             lambda: Report.objects.get(pk=report_id).status == "triaged",
             "the sibling worker to triage the report",
         )
+        # Then the replay worker replays it against the simulator that serve started.
+        wait_for(
+            lambda: Campaign.objects.filter(report_id=report_id, status="completed").exists(),
+            "the replay worker to replay the report against the simulator",
+        )
+        campaign = Campaign.objects.get(report_id=report_id)
+        assert campaign.trial_set.filter(status="ok").count() == campaign.planned_trials
         login_page = urllib.request.urlopen(f"{base}/accounts/login/", timeout=5)  # noqa: S310
         assert b"Sign in" in login_page.read()
         css = urllib.request.urlopen(f"{base}/static/clearinghouse/console.css", timeout=5)  # noqa: S310

@@ -49,6 +49,27 @@ def migrate() -> None:
     err.print("[green]database is up to date[/green]")
 
 
+def _local_simulator_port() -> int:
+    """The port of an active simulated endpoint on this host, if any (the demo's), else 0."""
+    from urllib.parse import urlsplit
+
+    from django.db import DatabaseError
+
+    from clearinghouse.replay.models import TargetEndpoint
+
+    try:
+        urls = TargetEndpoint.objects.filter(is_simulator=True, active=True).values_list(
+            "base_url", flat=True
+        )
+        for url in urls:
+            parts = urlsplit(url)
+            if parts.hostname in {"127.0.0.1", "localhost", "::1"} and parts.port:
+                return parts.port
+    except DatabaseError:
+        pass  # not migrated yet: nothing registered
+    return 0
+
+
 @app.command()
 def serve(
     bind: Annotated[str, typer.Option(help="Address and port to listen on.")] = "127.0.0.1:8000",
@@ -63,14 +84,15 @@ def serve(
         bool, typer.Option("--with-worker/--no-worker", help="Also run background task workers.")
     ] = True,
     simulator_port: Annotated[
-        int,
+        int | None,
         typer.Option(
-            help="Also run the SIMULATED model endpoint on this port (the demo's targets); 0 not."
+            help="Run the SIMULATED model endpoint on this port; 0 never [default: 8900 when an "
+            "active endpoint is the simulator on this host, as the demo's are]."
         ),
-    ] = 8900,
+    ] = None,
 ) -> None:
-    """Serve the console and the API with gunicorn (and, by default, task workers and the
-    simulated model endpoint beside it)."""
+    """Serve the console and the API with gunicorn (and, by default, task workers and, for the
+    demo's endpoints, the simulated model endpoint beside it)."""
     _setup_django()
     from django.db import connection
     from gunicorn.app.base import BaseApplication
@@ -99,6 +121,8 @@ def serve(
 
     children: list[subprocess.Popen[bytes]] = []
     me = [sys.executable, "-m", "clearinghouse"]
+    if simulator_port is None:
+        simulator_port = _local_simulator_port()
     if simulator_port:
         simulator = [*me, "simulate-target", "--port", str(simulator_port)]
         children.append(subprocess.Popen(simulator))  # noqa: S603 - our own CLI
