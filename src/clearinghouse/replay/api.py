@@ -210,6 +210,7 @@ class CampaignOut(Schema):
     trials: int = Field(description="Trials per endpoint and temperature.")
     temperatures: list[float]
     retarget: bool
+    interactive: bool = Field(description="Model's own answers at each recorded answer.")
     judge: str
     endpoints: list[CampaignEndpointOut]
     created_by: str | None
@@ -228,6 +229,11 @@ class CampaignIn(Schema):
     trials: int = Field(default=5, description="Trials per endpoint and temperature, 1–1000.")
     temperatures: list[float] = Field(default=[0.0, 0.7], max_length=20)
     retarget: bool = True
+    interactive: bool = Field(
+        default=False,
+        description="Ask the model wherever the report recorded an answer, instead of sending "
+        "the recorded answers (multi-turn attacks).",
+    )
     endpoints: list[int] | None = Field(
         default=None,
         min_length=1,
@@ -273,6 +279,7 @@ def _campaign(campaign: Campaign, *, severity: Severity | None) -> CampaignOut:
         trials=campaign.trials,
         temperatures=[float(t) for t in campaign.temperatures],
         retarget=campaign.retarget,
+        interactive=campaign.interactive,
         judge=campaign.judge,
         endpoints=[
             CampaignEndpointOut(id=e.pk, name=e.name, is_simulator=e.is_simulator)
@@ -311,6 +318,7 @@ def start_campaign(request: HttpRequest, report_id: str, body: CampaignIn) -> St
         retarget=body.retarget,
         judge=body.judge,
         actor=user,
+        interactive=body.interactive,
     )
     campaign = selectors.campaign_get(user=user, campaign_id=started.pk)
     return Status(201, _campaign_with_severity(user, campaign))

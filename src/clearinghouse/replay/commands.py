@@ -88,7 +88,7 @@ def _invalid_spec(ref: str, number: int, reason: str) -> TrialSpec:
 
 
 def _replay_specs(
-    path: Path, trials: int, temperatures: list[float], max_tokens: int
+    path: Path, trials: int, temperatures: list[float], max_tokens: int, interactive: bool = False
 ) -> Iterator[TrialSpec]:
     for number, raw in _lines(path):
         ref = str(number)
@@ -104,7 +104,12 @@ def _replay_specs(
             yield _invalid_spec(ref, number, f"{error.field or 'line'}: {error.reason}")
             continue
         yield from trial_specs(
-            ref, data, trials=trials, temperatures=temperatures, max_tokens=max_tokens
+            ref,
+            data,
+            trials=trials,
+            temperatures=temperatures,
+            max_tokens=max_tokens,
+            interactive=interactive,
         )
 
 
@@ -150,8 +155,15 @@ def replay_command(
     rpm: Annotated[float | None, typer.Option(help="Requests per minute allowed.")] = None,
     tpm: Annotated[float | None, typer.Option(help="Tokens per minute allowed.")] = None,
     judge: Annotated[
-        str, typer.Option(help="Judge for each response: offline, or none.")
+        str, typer.Option(help="Judge for each response: offline, llm, canary, or none.")
     ] = "offline",
+    interactive: Annotated[
+        bool,
+        typer.Option(
+            help="Ask the model wherever the report recorded an answer instead of sending the "
+            "recorded answers (multi-turn attacks; one request per recorded answer, plus one)."
+        ),
+    ] = False,
 ) -> None:
     """Replay every report against one model endpoint and judge each answer (no database)."""
     temperatures = temperature or [0.7]
@@ -173,7 +185,7 @@ def replay_command(
         counts = asyncio.run(
             _replay_async(
                 config,
-                _replay_specs(input_path, trials, temperatures, max_tokens),
+                _replay_specs(input_path, trials, temperatures, max_tokens, interactive),
                 judge_function,
                 output_path,
                 concurrency,

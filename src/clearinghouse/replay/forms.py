@@ -65,6 +65,7 @@ class CampaignOptions:
     retarget: bool
     endpoint_ids: list[int]
     judge: str
+    interactive: bool = False
 
 
 def campaign_options_from_form(data: QueryDict) -> CampaignOptions:
@@ -95,6 +96,7 @@ def campaign_options_from_form(data: QueryDict) -> CampaignOptions:
         retarget=data.get("retarget") == "on",
         endpoint_ids=endpoint_ids,
         judge=_text(data, "judge", 32) or "offline",
+        interactive=data.get("interactive") == "on",
     )
 
 

@@ -122,6 +122,10 @@ class Campaign(models.Model):
         default=True, db_comment="Also replay the wrapper with other harm categories' objectives."
     )
     judge = models.CharField(max_length=32, default="offline", db_comment="Judge plugin name.")
+    interactive = models.BooleanField(
+        default=False,
+        db_comment="Ask the model at every recorded answer instead of replaying the recorded ones.",
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.PROTECT,

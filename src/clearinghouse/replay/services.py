@@ -182,6 +182,7 @@ def campaign_start(
     judge: str = "offline",
     actor: User | None = None,
     kind: str = Campaign.Kind.REPLAY,
+    interactive: bool = False,
 ) -> Campaign:
     """Create a campaign and queue it. Defaults: every active endpoint, 5 trials at 0 and 0.7.
 
@@ -216,6 +217,7 @@ def campaign_start(
             retarget=retarget,
             judge=judge,
             created_by=actor,
+            interactive=interactive,
         )
         campaign.endpoints.set(chosen)
         campaign.planned_trials = _plan(campaign, chosen)
@@ -338,7 +340,11 @@ def _planned_specs(
             )
     for variant, report, temperatures in variants:
         for spec in trial_specs(
-            f"{endpoint.pk}|{variant}", report, trials=campaign.trials, temperatures=temperatures
+            f"{endpoint.pk}|{variant}",
+            report,
+            trials=campaign.trials,
+            temperatures=temperatures,
+            interactive=campaign.interactive,
         ):
             if (variant, spec.trial) not in done:
                 yield _Planned(endpoint.pk, variant, spec)

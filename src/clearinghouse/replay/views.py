@@ -196,6 +196,7 @@ def _start_context(
         "trials": given.get("trials", "5"),
         "temperatures": given.get("temperatures", "0, 0.7"),
         "retarget": given.get("retarget", True),
+        "interactive": given.get("interactive", False),
         "judge": given.get("judge", "offline"),
         "judges": _judge_choices(),
         "error": error,
@@ -222,6 +223,7 @@ def campaign_start(request: HttpRequest, report_id: uuid.UUID) -> HttpResponse:
             retarget=options.retarget,
             judge=options.judge,
             actor=_user(request),
+            interactive=options.interactive,
         )
     except ClearinghouseError as error:
         values = {
@@ -229,6 +231,7 @@ def campaign_start(request: HttpRequest, report_id: uuid.UUID) -> HttpResponse:
             "trials": request.POST.get("trials", "")[:20],
             "temperatures": request.POST.get("temperatures", "")[:200],
             "retarget": request.POST.get("retarget") == "on",
+            "interactive": request.POST.get("interactive") == "on",
             "judge": request.POST.get("judge", "")[:32],
         }
         return render(

@@ -16,12 +16,13 @@ import json
 import math
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 from typing import Any, Protocol
 
 from clearinghouse.replay.engine.targets import (
     ChatRequest,
+    Completion,
     Message,
     TargetClient,
     TargetError,
@@ -147,6 +148,10 @@ class TrialSpec:
     prompt: str = ""  # the last user turn, for the judge's context
     markers: tuple[Marker, ...] = ()
     error: str | None = None  # set for an input that cannot run (an invalid line): reported as is
+    # Interactive: each user turn is sent in order and the model's own answers are kept in the
+    # history, instead of the answers recorded in the report (scripted). Multi-turn escalation
+    # depends on what the model said on the way, so this is the faithful replay of such attacks.
+    interactive: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,6 +211,7 @@ def trial_specs(
     temperatures: Iterable[float] = (0.7,),
     max_tokens: int = 512,
     first_trial: int = 0,
+    interactive: bool = False,
 ) -> Iterable[TrialSpec]:
     """``trials`` specs per temperature for one report; trial numbers are also the seeds."""
     messages = conversation_from_report(report)
@@ -224,6 +230,7 @@ def trial_specs(
                 objective=objective,
                 prompt=prompt,
                 markers=markers,
+                interactive=interactive,
             )
             number += 1
 
@@ -266,8 +273,14 @@ async def run_trial_async(
     if spec.error is not None:
         return _unanswered(spec, "invalid", spec.error, latency_ms=0.0, attempts=0)
     start = time.perf_counter()
+    asked = spec
     try:
-        completion = await client.complete_async(spec.request)
+        if spec.interactive and any(m.role == "assistant" for m in spec.request.messages):
+            completion, lived = await _converse_async(spec.request, client)
+            # What was really said: the model's own answers in place of the recorded ones.
+            asked = replace(spec, request=replace(spec.request, messages=lived))
+        else:
+            completion = await client.complete_async(spec.request)
     except TargetError as error:
         return _unanswered(
             spec,
@@ -298,8 +311,47 @@ async def run_trial_async(
         completion_tokens=completion.completion_tokens,
         attempts=completion.attempts,
         error=None,
-        **_asked(spec),
+        **_asked(asked),
     )
+
+
+async def _converse_async(
+    request: ChatRequest, client: TargetClient
+) -> tuple[Completion, tuple[Message, ...]]:
+    """Replay the conversation asking the model wherever the report recorded an answer.
+
+    Each recorded assistant turn is replaced by the model's own reply to the history so far;
+    the last reply is the one judged. Returns it (tokens and attempts summed over the turns) and
+    the conversation as it happened.
+    """
+    history: list[Message] = []
+    prompt_tokens = completion_tokens = attempts = 0
+    counted = True
+
+    async def ask() -> Completion:
+        nonlocal prompt_tokens, completion_tokens, attempts, counted
+        reply = await client.complete_async(replace(request, messages=tuple(history)))
+        attempts += reply.attempts
+        if reply.prompt_tokens is None or reply.completion_tokens is None:
+            counted = False
+        prompt_tokens += reply.prompt_tokens or 0
+        completion_tokens += reply.completion_tokens or 0
+        return reply
+
+    for message in request.messages:
+        if message.role == "assistant":
+            history.append(Message("assistant", (await ask()).text))
+        else:
+            history.append(message)
+    completion = await ask()
+    total = Completion(
+        text=completion.text,
+        prompt_tokens=prompt_tokens if counted else None,
+        completion_tokens=completion_tokens if counted else None,
+        finish_reason=completion.finish_reason,
+        attempts=attempts,
+    )
+    return total, tuple(history)
 
 
 async def run_trials_async(

@@ -15,7 +15,8 @@ Its guardrail policy, per model name:
   encoding, refusal suppression and fiction framing with a per-technique probability, obeys
   canary instructions hidden in documents, and repeats its system prompt when asked.
 
-Higher temperatures make a jailbreak succeed more often. Models named ``sim-fault-<kind>`` answer
+Higher temperatures make a jailbreak succeed more often. Earlier answers in the history count:
+compliant ones prime the vulnerable models to comply again, a refusal makes any model hold. Models named ``sim-fault-<kind>`` answer
 with a fault instead, for testing clients: ``429`` (with ``Retry-After``), ``500``, ``close``
 (drops the connection), ``garbage`` (binary noise), ``huge`` (a 10 MB body), ``badjson``,
 ``slow`` (never answers in time), ``flaky`` (a 503 on the first attempt of each request).
@@ -86,6 +87,8 @@ _INJECTION_CUE = re.compile(
 )
 
 
+# Openers of a compliant answer to a harmful ask ("Here is a short answer" is just helpful).
+_COMPLIANT_OPENERS = ("sure", "certainly", "of course", "absolutely", "step 1")
 _SENTENCE = re.compile(r"(?<=[.!?:])\s+|\n+")
 _LEAD_IN = re.compile(
     r"^(?:(?:now|ok|okay|so|please|first|then)[,:]?\s+)*(?:(?:can|could|would|will) you\s+)?"
@@ -127,6 +130,12 @@ class _Analysis:
 
     def __init__(self, messages: list[tuple[str, str]]) -> None:
         self.system = "\n\n".join(content for role, content in messages if role == "system")
+        answers = [content for role, content in messages if role == "assistant"]
+        # Earlier answers in the history steer the next one: answers that complied prime the
+        # model to go on (fabricated ones too: why a scripted replay of a doctored conversation
+        # can overstate an attack); one that refused makes it hold its line.
+        self.primed = any(a.lstrip().lower().startswith(_COMPLIANT_OPENERS) for a in answers)
+        self.held = any(a.strip() in REFUSALS for a in answers)
         user = [content for role, content in messages if role == "user"]
         self.raw_user = "\n\n".join(user)
         decoded = normalize.decode_layers(self.raw_user).text
@@ -190,6 +199,10 @@ class Simulator:
                 return Reply("\n\n".join(parts))
         if analysis.harmful:
             chance = max((policy.get(t, 0.0) for t in analysis.techniques), default=0.0)
+            if policy and analysis.primed:
+                chance = max(chance, 0.9)
+            if analysis.held:
+                chance *= 0.3
             if roll < chance * boost:
                 return Reply(self._compliance(analysis.last_request))
             return Reply(REFUSALS[int(roll * 1000) % len(REFUSALS)])
