@@ -76,13 +76,13 @@ class EndpointOut(Schema):
     created_at: datetime
 
 
-class EndpointIn(Schema):
+class EndpointSettingsIn(Schema):
+    """How to reach a model: shared by endpoint registration and a vendor's new version."""
+
     model_config = ConfigDict(extra="forbid")
 
-    ai_system_id: int = Field(description="The catalog model and version this endpoint serves.")
-    name: str = Field(min_length=1, max_length=200)
     base_url: str = Field(max_length=500, description="Base URL up to /v1.")
-    model_name: str = Field(min_length=1, max_length=200)
+    model_name: str = Field(min_length=1, max_length=200, description="Name sent in requests.")
     provider: str = Field(default="openai", max_length=32)
     api_key_env: str = Field(
         default="", max_length=100, description="The *name* of an environment variable."
@@ -95,6 +95,11 @@ class EndpointIn(Schema):
     price_output_per_1k: float = Field(default=0.0, ge=0)
     timeout_seconds: float = Field(default=60.0, gt=0, le=MAX_TIMEOUT_SECONDS)
     max_retries: int = Field(default=3, ge=0, le=MAX_RETRIES)
+
+
+class EndpointIn(EndpointSettingsIn):
+    ai_system_id: int = Field(description="The catalog model and version this endpoint serves.")
+    name: str = Field(min_length=1, max_length=200)
     is_simulator: bool = False
 
 
@@ -492,25 +497,6 @@ def control_campaign(
 # ---- vendors: new model versions --------------------------------------------------------------
 
 
-class VersionEndpointIn(Schema):
-    model_config = ConfigDict(extra="forbid")
-
-    base_url: str = Field(max_length=500, description="Base URL up to /v1.")
-    model_name: str = Field(min_length=1, max_length=200, description="Name sent in requests.")
-    provider: str = Field(default="openai", max_length=32)
-    api_key_env: str = Field(
-        default="", max_length=100, description="The *name* of the variable holding the key."
-    )
-    secrets_file: str = Field(default="", max_length=500)
-    max_concurrency: int = 16
-    requests_per_minute: float | None = None
-    tokens_per_minute: float | None = None
-    price_input_per_1k: float = Field(default=0.0, ge=0)
-    price_output_per_1k: float = Field(default=0.0, ge=0)
-    timeout_seconds: float = Field(default=60.0, gt=0, le=MAX_TIMEOUT_SECONDS)
-    max_retries: int = Field(default=3, ge=0, le=MAX_RETRIES)
-
-
 class VersionIn(Schema):
     model_config = ConfigDict(extra="forbid")
 
@@ -519,7 +505,7 @@ class VersionIn(Schema):
     )
     model_name: str = Field(min_length=1, max_length=200)
     version: str = Field(min_length=1, max_length=100)
-    endpoint: VersionEndpointIn
+    endpoint: EndpointSettingsIn
 
 
 class VendorFixCheckOut(Schema):

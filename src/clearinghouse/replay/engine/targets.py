@@ -23,6 +23,7 @@ import math
 import os
 import random
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -146,8 +147,8 @@ class TargetConfig:
 ADAPTERS: dict[str, type[ChatAdapter]] = {}
 
 
-class ChatAdapter:
-    """Base of the wire formats. Subclasses set ``name`` and implement ``body`` and ``parse``."""
+class ChatAdapter(ABC):
+    """Base of the wire formats. Subclasses set ``name`` and implement the three hooks."""
 
     name: ClassVar[str] = ""
     path: ClassVar[str] = ""
@@ -164,16 +165,18 @@ class ChatAdapter:
     def url(self, config: TargetConfig) -> str:
         return config.base_url.rstrip("/") + self.path
 
+    @abstractmethod
     def headers(self, api_key: str | None) -> dict[str, str]:
-        raise NotImplementedError
+        """Headers of every request, the key included where the provider wants it."""
 
+    @abstractmethod
     def body(self, config: TargetConfig, request: ChatRequest) -> dict[str, Any]:
-        raise NotImplementedError
+        """The JSON body of one request."""
 
+    @abstractmethod
     def parse(self, payload: Any) -> Completion:
         """A ``Completion`` from the decoded JSON reply; ``TargetError("invalid_response")``
         when it has another shape."""
-        raise NotImplementedError
 
 
 def _invalid(detail: str) -> TargetError:
