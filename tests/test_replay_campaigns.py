@@ -386,6 +386,7 @@ def test_triage_queues_a_replay_of_every_new_report_but_not_of_duplicates(
 
 @pytest.mark.django_db(transaction=True)
 def test_a_vendor_registers_a_new_version_and_its_confirmed_reports_are_rechecked(
+    settings: Any,
     reporter: User,
     vendor: Organisation,
     other_vendor: Organisation,
@@ -408,6 +409,17 @@ def test_a_vendor_registers_a_new_version_and_its_confirmed_reports_are_rechecke
         "endpoint": {"base_url": simulator_url, "model_name": "sim-guarded"},
     }
     assert api_as(reporter).post("/api/v1/model-versions", body).status_code == 403
+    internal = api_as(member).post("/api/v1/model-versions", body)  # the simulator is on loopback
+    assert internal.status_code == 422
+    assert internal.json()["error"]["field"] == "endpoint.base_url"
+    for address in ("http://169.254.169.254/v1", "http://10.1.2.3/v1", "http://[::1]:80/v1"):
+        refused = api_as(member).post(
+            "/api/v1/model-versions",
+            {**body, "endpoint": {**body["endpoint"], "base_url": address}},
+        )
+        assert refused.status_code == 422, address
+    # A lab whose vendors' models run on this host may allow it (the tests' simulator does).
+    settings.CLEARINGHOUSE_VENDOR_ENDPOINTS_PUBLIC_ONLY = False
     refused = api_as(member).post(
         "/api/v1/model-versions",
         {**body, "endpoint": {**body["endpoint"], "api_key_env": "sk-live-123"}},

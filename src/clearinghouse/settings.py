@@ -187,6 +187,11 @@ CLEARINGHOUSE_TASK_BACKOFF_SECONDS = float(
 # a clearinghouse verifies, it does not take claims on trust. Set to 0 to start campaigns by hand.
 CLEARINGHOUSE_AUTO_REPLAY = os.environ.get("CLEARINGHOUSE_AUTO_REPLAY", "1") == "1"
 CLEARINGHOUSE_AUTO_REPLAY_TRIALS = int(os.environ.get("CLEARINGHOUSE_AUTO_REPLAY_TRIALS", "5"))
+# Endpoints vendors register must have public addresses: replay workers must not be steered
+# into the clearinghouse's own network. 0 only for a lab where vendors' models run locally.
+CLEARINGHOUSE_VENDOR_ENDPOINTS_PUBLIC_ONLY = (
+    os.environ.get("CLEARINGHOUSE_VENDOR_ENDPOINTS_PUBLIC_ONLY", "1") == "1"
+)
 
 LOGGING = {
     "version": 1,

@@ -17,6 +17,7 @@ How a campaign runs (``campaign_run``, called by the ``campaign_run`` task):
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import math
 import queue
@@ -28,7 +29,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Q, Sum
 from django.utils import timezone
@@ -241,8 +244,6 @@ def report_replay_auto(*, report_id: uuid.UUID | str) -> Campaign | None:
     active, the report already has a campaign, or triage found it to duplicate an earlier report
     (its original was replayed; repeating it measures nothing new and costs money).
     """
-    from django.conf import settings
-
     from clearinghouse.triage.models import TriageRecord
 
     if not settings.CLEARINGHOUSE_AUTO_REPLAY:
@@ -642,6 +643,27 @@ def _settle(campaign: Campaign, failure: BaseException | None) -> Campaign:
 # ---- vendors: new model versions -------------------------------------------------------------
 
 
+def _refuse_internal_address(base_url: str) -> None:
+    """A vendor's endpoint must be on the internet: the replay workers would otherwise send
+    requests into the clearinghouse's own network (loopback, private ranges, cloud metadata).
+
+    Checks the host as written; names are not resolved here, so operators should also keep the
+    replay workers' egress away from internal networks (docs/operations.md).
+    """
+    host = (urlsplit(base_url).hostname or "").strip("[]").casefold()
+    internal = host in {"", "localhost"} or host.endswith((".localhost", ".internal", ".local"))
+    try:
+        address = ipaddress.ip_address(host)
+        internal = internal or not address.is_global
+    except ValueError:
+        pass  # a name, not an address
+    if internal:
+        raise InvalidInput(
+            "must be a public address, not loopback, private or link-local",
+            field="endpoint.base_url",
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class VersionRegistration:
     ai_system: AISystem
@@ -684,6 +706,8 @@ def model_version_register(
     options = dict(endpoint)
     if not staff:
         options.pop("is_simulator", None)  # only the clearinghouse labels its own simulator
+        if settings.CLEARINGHOUSE_VENDOR_ENDPOINTS_PUBLIC_ONLY:
+            _refuse_internal_address(str(options.get("base_url", "")))
     with transaction.atomic():
         system = ai_system_register(vendor=vendor, model_name=model_name, version=version)
         try:
