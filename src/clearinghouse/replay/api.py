@@ -141,21 +141,7 @@ def register_endpoint(request: HttpRequest, body: EndpointIn) -> Status[Endpoint
     if system is None:
         raise InvalidInput("no catalog model with this id", field="ai_system_id")
     endpoint = services.endpoint_register(
-        ai_system=system,
-        name=body.name,
-        base_url=body.base_url,
-        model_name=body.model_name,
-        provider=body.provider,
-        api_key_env=body.api_key_env,
-        secrets_file=body.secrets_file,
-        max_concurrency=body.max_concurrency,
-        requests_per_minute=body.requests_per_minute,
-        tokens_per_minute=body.tokens_per_minute,
-        price_input_per_1k=body.price_input_per_1k,
-        price_output_per_1k=body.price_output_per_1k,
-        timeout_seconds=body.timeout_seconds,
-        max_retries=body.max_retries,
-        is_simulator=body.is_simulator,
+        ai_system=system, **body.model_dump(exclude={"ai_system_id"})
     )
     return Status(201, _endpoint(endpoint))
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from dataclasses import asdict
 from typing import Any
 
 from django.contrib import messages
@@ -306,20 +307,7 @@ def endpoint_list(request: HttpRequest) -> HttpResponse:
             raise InvalidInput("choose the model this endpoint serves", field="ai_system")
         endpoint = services.endpoint_register(
             ai_system=system,
-            name=fields.name,
-            base_url=fields.base_url,
-            model_name=fields.model_name,
-            provider=fields.provider,
-            api_key_env=fields.api_key_env,
-            secrets_file=fields.secrets_file,
-            max_concurrency=fields.max_concurrency,
-            requests_per_minute=fields.requests_per_minute,
-            tokens_per_minute=fields.tokens_per_minute,
-            price_input_per_1k=fields.price_input_per_1k,
-            price_output_per_1k=fields.price_output_per_1k,
-            timeout_seconds=fields.timeout_seconds,
-            max_retries=fields.max_retries,
-            is_simulator=fields.is_simulator,
+            **{k: v for k, v in asdict(fields).items() if k != "ai_system_id"},
         )
     except ClearinghouseError as error:
         values = {name: request.POST.get(name, "")[:500] for name in _ENDPOINT_FORM_FIELDS}
