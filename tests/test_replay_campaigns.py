@@ -203,16 +203,22 @@ def test_a_campaign_survives_a_worker_killed_with_sigkill(
     endpoint(system, slow_simulator_url, "sim-vulnerable", max_concurrency=2)
     report = dan_report(reporter)
     campaign = services.campaign_start(
-        report=report, trials=24, temperatures=(0.7,), retarget=False
+        report=report, trials=80, temperatures=(0.7,), retarget=False
     )
+    subprocess_env = {**subprocess_env, "CLEARINGHOUSE_CAMPAIGN_HEARTBEAT_TIMEOUT": "2"}
     first = worker(subprocess_env)
     try:
         wait_for(lambda: Trial.objects.filter(campaign=campaign).count() >= 4)
+        # A worker starting while the campaign runs must leave it alone: it beats, however old.
+        bystander = worker(subprocess_env, "--requeue-stale-after", "0", "--batch")
+        output, _ = bystander.communicate(timeout=60)
+        assert "requeued" not in output, output
     finally:
         first.send_signal(signal.SIGKILL)
         first.wait()
+    time.sleep(2.5)  # the heartbeat goes stale
     stored_before = dict(Trial.objects.filter(campaign=campaign).values_list("number", "pk"))
-    assert 4 <= len(stored_before) < 24
+    assert 4 <= len(stored_before) < 80
     assert Campaign.objects.get(pk=campaign.pk).status == Campaign.Status.RUNNING  # orphaned
 
     second = worker(subprocess_env, "--requeue-stale-after", "0", "--batch")
@@ -222,7 +228,7 @@ def test_a_campaign_survives_a_worker_killed_with_sigkill(
     campaign.refresh_from_db()
     assert campaign.status == Campaign.Status.COMPLETED
     numbers = list(Trial.objects.filter(campaign=campaign).values_list("number", flat=True))
-    assert sorted(numbers) == list(range(24))  # every trial once
+    assert sorted(numbers) == list(range(80))  # every trial once
     after = dict(Trial.objects.filter(campaign=campaign).values_list("number", "pk"))
     assert all(after[number] == pk for number, pk in stored_before.items())  # none repeated
 

@@ -187,6 +187,11 @@ CLEARINGHOUSE_TASK_BACKOFF_SECONDS = float(
 # a clearinghouse verifies, it does not take claims on trust. Set to 0 to start campaigns by hand.
 CLEARINGHOUSE_AUTO_REPLAY = os.environ.get("CLEARINGHOUSE_AUTO_REPLAY", "1") == "1"
 CLEARINGHOUSE_AUTO_REPLAY_TRIALS = int(os.environ.get("CLEARINGHOUSE_AUTO_REPLAY_TRIALS", "5"))
+# A running campaign's runner beats every second; this long a silence means its worker died, and
+# a worker starting up requeues it (clearinghouse worker --requeue-stale-after).
+CLEARINGHOUSE_CAMPAIGN_HEARTBEAT_TIMEOUT = float(
+    os.environ.get("CLEARINGHOUSE_CAMPAIGN_HEARTBEAT_TIMEOUT", "60")
+)
 # Endpoints vendors register must have public addresses: replay workers must not be steered
 # into the clearinghouse's own network. 0 only for a lab where vendors' models run locally.
 CLEARINGHOUSE_VENDOR_ENDPOINTS_PUBLIC_ONLY = (

@@ -81,19 +81,43 @@ def retry_on_transient(
     return decorate
 
 
+# Liveness checks per task path: a long task (a replay campaign) keeps a heartbeat of its own, so
+# "running for longer than N seconds" says nothing about whether its worker is still alive.
+LivenessCheck = Callable[[dict[str, Any]], bool | None]
+_LIVENESS: dict[str, LivenessCheck] = {}
+
+
+def register_liveness(task_path: str, check: LivenessCheck) -> None:
+    """``check(kwargs)`` says whether a RUNNING task of ``task_path`` is alive (True), dead
+    (False), or cannot tell (None: its age decides)."""
+    _LIVENESS[task_path] = check
+
+
 def task_requeue_stale(*, older_than: timedelta) -> int:
     """Put back in the queue the tasks whose worker died mid-run (SIGKILL, out of memory, host lost).
 
-    django-tasks-db leaves such a task RUNNING for ever. A task RUNNING for longer than
-    ``older_than`` is taken as orphaned and made READY again, so it runs once more: tasks must be
-    idempotent (ours are: they take ids and move state forward). Returns how many were requeued.
+    django-tasks-db leaves such a task RUNNING for ever. A task with a liveness check (see
+    ``register_liveness``) is requeued when the check says its heartbeat stopped, and never while
+    it beats; any other task RUNNING for longer than ``older_than`` is taken as orphaned. Either
+    way it runs once more: tasks must be idempotent (ours are: they take ids and move state
+    forward). Returns how many were requeued.
     """
     from django_tasks_db.models import DBTaskResult
 
     cutoff = timezone.now() - older_than
-    requeued = DBTaskResult.objects.filter(
-        status=TaskResultStatus.RUNNING, started_at__lt=cutoff
-    ).update(status=TaskResultStatus.READY, started_at=None)
+    stale: list[Any] = []
+    running = DBTaskResult.objects.filter(status=TaskResultStatus.RUNNING).values_list(
+        "pk", "task_path", "args_kwargs", "started_at"
+    )
+    for pk, task_path, args_kwargs, started_at in running:
+        check = _LIVENESS.get(task_path)
+        kwargs = args_kwargs.get("kwargs", {}) if isinstance(args_kwargs, dict) else {}
+        alive = check(kwargs) if check is not None else None
+        if alive is False or (alive is None and started_at is not None and started_at < cutoff):
+            stale.append(pk)
+    requeued = DBTaskResult.objects.filter(pk__in=stale, status=TaskResultStatus.RUNNING).update(
+        status=TaskResultStatus.READY, started_at=None
+    )
     if requeued:
         logger.warning("requeued %d task(s) left running by a dead worker", requeued)
     return requeued

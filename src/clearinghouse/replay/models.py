@@ -137,6 +137,9 @@ class Campaign(models.Model):
     created_at = models.DateTimeField(auto_now_add=True, db_comment="Created.")
     started_at = models.DateTimeField(null=True, blank=True, db_comment="First run started.")
     finished_at = models.DateTimeField(null=True, blank=True, db_comment="Completed or stopped.")
+    heartbeat_at = models.DateTimeField(
+        null=True, blank=True, db_comment="Last sign of life of the runner (every second)."
+    )
     planned_trials = models.PositiveIntegerField(default=0, db_comment="Trials in the plan.")
     error = models.TextField(blank=True, db_comment="Why it failed, if it did.")
 

@@ -473,7 +473,8 @@ def campaign_run(*, campaign_id: uuid.UUID | str) -> Campaign:
             return campaign  # paused, cancelled or finished meanwhile
         campaign.status = Campaign.Status.RUNNING
         campaign.started_at = campaign.started_at or timezone.now()
-        campaign.save(update_fields=["status", "started_at"])
+        campaign.heartbeat_at = timezone.now()
+        campaign.save(update_fields=["status", "started_at", "heartbeat_at"])
     campaign = Campaign.objects.select_related("report").get(pk=campaign.pk)
     endpoints = list(campaign.endpoints.select_related("ai_system__vendor").order_by("pk"))
     holder = f"{campaign.pk.hex[:16]}-{uuid.uuid4().hex[:8]}"
@@ -563,6 +564,7 @@ def campaign_run(*, campaign_id: uuid.UUID | str) -> Campaign:
             if time.monotonic() - last_poll >= STATUS_POLL_SECONDS:
                 last_poll = time.monotonic()
                 _renew_leases(holder)
+                Campaign.objects.filter(pk=campaign.pk).update(heartbeat_at=timezone.now())
                 if _status(campaign) in {Campaign.Status.PAUSING, Campaign.Status.CANCELLING}:
                     stop.set()
         _store(batch)
@@ -571,6 +573,24 @@ def campaign_run(*, campaign_id: uuid.UUID | str) -> Campaign:
         runner.join(timeout=60)
         EndpointLease.objects.filter(holder=holder).delete()
     return _settle(campaign, failure[0] if failure else None)
+
+
+def campaign_runner_alive(kwargs: dict[str, Any]) -> bool | None:
+    """Liveness of a ``campaign_run`` task (``core.tasks.register_liveness``): its runner beats
+    every second, so a silence longer than ``CLEARINGHOUSE_CAMPAIGN_HEARTBEAT_TIMEOUT`` (a minute)
+    means the worker died, however long the campaign has been running."""
+    campaign_id = kwargs.get("campaign_id")
+    if not isinstance(campaign_id, str):
+        return None
+    heartbeat = (
+        Campaign.objects.filter(pk=campaign_id)
+        .values_list("heartbeat_at", flat=True)
+        .first()
+    )
+    if heartbeat is None:
+        return None
+    timeout = timedelta(seconds=settings.CLEARINGHOUSE_CAMPAIGN_HEARTBEAT_TIMEOUT)
+    return timezone.now() - heartbeat < timeout
 
 
 def _status(campaign: Campaign) -> str:

@@ -7,7 +7,7 @@ from typing import Any
 from django.tasks import Task, task
 
 from clearinghouse.core.errors import NotFound
-from clearinghouse.core.tasks import retry_on_transient
+from clearinghouse.core.tasks import register_liveness, retry_on_transient
 from clearinghouse.replay import services
 
 
@@ -23,3 +23,7 @@ def campaign_run(*, campaign_id: str) -> dict[str, str]:
     except NotFound:
         return {"campaign_id": campaign_id, "status": "deleted"}
     return {"campaign_id": campaign_id, "status": campaign.status}
+
+
+# A campaign runs for as long as it needs: its heartbeat, not its age, says whether it is orphaned.
+register_liveness(campaign_run.module_path, services.campaign_runner_alive)
