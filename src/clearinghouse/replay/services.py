@@ -420,6 +420,12 @@ class _SharedBudget:
                 if wait > 0:
                     await asyncio.sleep(wait)
 
+    def settle(self, reserved: int, used: int) -> None:
+        # Settled in this runner's share: what it reserved from the shared bucket and did not
+        # use funds its next requests instead of going back to the row.
+        if self._tpm:
+            self._tokens += min(float(reserved), self._tpm) - used
+
 
 def _lease(endpoint: TargetEndpoint, holder: str) -> int:
     """Concurrency slots for this runner: the endpoint's cap minus what live leases hold."""

@@ -316,9 +316,12 @@ def adapter_for(provider: str) -> ChatAdapter:
 
 
 class Limiter(Protocol):
-    """What a client asks before each request: wait until ``tokens`` may be spent."""
+    """What a client asks before each request: wait until ``tokens`` may be spent; and after
+    it, how many were really used (the reservation is an estimate)."""
 
     async def acquire_async(self, tokens: int) -> None: ...
+
+    def settle(self, reserved: int, used: int) -> None: ...
 
 
 class RateLimiter:
@@ -374,6 +377,11 @@ class RateLimiter:
                         self._tokens -= need_tokens
                     return
                 await self._sleep(wait)
+
+    def settle(self, reserved: int, used: int) -> None:
+        """Give back what the reservation overestimated (or take what it missed)."""
+        if self._tpm:
+            self._tokens = min(self._tpm, self._tokens + min(reserved, self._tpm) - used)
 
 
 # ---- the client ------------------------------------------------------------------------------
@@ -471,7 +479,8 @@ class TargetClient:
         session = self._session
         if session is None:
             raise RuntimeError("TargetClient must be used as an async context manager")
-        await self._limiter.acquire_async(request.estimated_tokens())
+        reserved = request.estimated_tokens()
+        await self._limiter.acquire_async(reserved)
         body = json.dumps(self.adapter.body(self.config, request), ensure_ascii=False)
         async with self._slots:
             try:
@@ -513,7 +522,10 @@ class TargetClient:
             raise TargetError(
                 "invalid_json", f"the reply is not JSON ({error})", retryable=True
             ) from None
-        return self.adapter.parse(payload)
+        completion = self.adapter.parse(payload)
+        if completion.prompt_tokens is not None and completion.completion_tokens is not None:
+            self._limiter.settle(reserved, completion.prompt_tokens + completion.completion_tokens)
+        return completion
 
     async def _read_limited_async(self, response: aiohttp.ClientResponse) -> bytes:
         limit = self.config.max_response_bytes
