@@ -589,9 +589,7 @@ def campaign_runner_alive(kwargs: dict[str, Any]) -> bool | None:
     if not isinstance(campaign_id, str):
         return None
     heartbeat = (
-        Campaign.objects.filter(pk=campaign_id)
-        .values_list("heartbeat_at", flat=True)
-        .first()
+        Campaign.objects.filter(pk=campaign_id).values_list("heartbeat_at", flat=True).first()
     )
     if heartbeat is None:
         return None
