@@ -475,3 +475,21 @@ def test_an_interactive_campaign_stores_the_conversation_as_it_happened(
         sent = trial.request["messages"]
         assert [m["role"] for m in sent] == ["user", "assistant", "user"]
         assert sent[1]["content"] != turns[1]["content"] and trial.attempts == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_campaign_can_be_judged_by_a_judge_model(
+    reporter: User, system: AISystem, simulator_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CLEARINGHOUSE_JUDGE_BASE_URL", simulator_url)
+    monkeypatch.setenv("CLEARINGHOUSE_JUDGE_MODEL", "sim-judge")
+    endpoint(system, simulator_url, "sim-vulnerable")
+    report = dan_report(reporter)
+    campaign = services.campaign_start(
+        report=report, trials=6, temperatures=(1.0,), retarget=False, judge="llm"
+    )
+    assert services.campaign_run(campaign_id=campaign.pk).status == Campaign.Status.COMPLETED
+    trials = list(Trial.objects.filter(campaign=campaign))
+    assert {trial.judge for trial in trials} == {"llm"}
+    assert all(trial.evidence.startswith("judge model:") for trial in trials)  # no fallback
+    assert {trial.objective_achieved for trial in trials} == {True, False}

@@ -17,6 +17,8 @@ How a campaign runs (``campaign_run``, called by the ``campaign_run`` task):
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import ipaddress
 import logging
 import math
@@ -25,7 +27,7 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -458,9 +460,18 @@ def _renew_leases(holder: str) -> None:
 def _judge_for(name: str) -> Any:
     from clearinghouse.replay.engine.judges import JUDGES
 
-    judge = JUDGES[name]()
-    # A judge that calls a model (llm) is awaited in the campaign's loop instead of blocking it.
-    return getattr(judge, "judge_async", judge.judge)
+    return JUDGES[name]()
+
+
+@contextlib.asynccontextmanager
+async def _judging(judge: Any) -> AsyncIterator[Any]:
+    """The judge function for a campaign's loop. A judge that calls a model (llm) is awaited
+    there rather than blocking it, over one connection pool for the whole campaign."""
+    if not hasattr(judge, "judge_async"):
+        yield judge.judge
+        return
+    async with TargetClient(judge.config) as client:
+        yield functools.partial(judge.judge_async, client=client)
 
 
 _DONE = object()
@@ -503,7 +514,8 @@ def campaign_run(*, campaign_id: uuid.UUID | str) -> Campaign:
 
     stop = threading.Event()
     outcomes: queue.Queue[Any] = queue.Queue(maxsize=10_000)
-    judge = _judge_for(campaign.judge)
+    judge_plugin = _judge_for(campaign.judge)
+    judge: Any = None  # set inside the loop (_judging)
     failure: list[BaseException] = []
 
     async def run_all() -> None:
@@ -531,7 +543,9 @@ def campaign_run(*, campaign_id: uuid.UUID | str) -> Campaign:
                     should_stop=stop.is_set,
                 )
 
-        await asyncio.gather(*(one(endpoint) for endpoint in endpoints))
+        nonlocal judge
+        async with _judging(judge_plugin) as judge:
+            await asyncio.gather(*(one(endpoint) for endpoint in endpoints))
 
     def thread_main() -> None:
         try:
