@@ -628,7 +628,8 @@ _DEFLECTION = re.compile(
             # support resources in place of an answer
             r"\b(?:reach out to|contact|call|talk to|speak (?:to|with)|seek (?:help|support) "
             r"from|consult(?: with)?) (?:a |an |your |the |local |someone )?(?:[\w-]+ ){0,2}"
-            r"(?:professional|therapist|counse[l]+or|doctor|physician|lawyer|attorney|hotline|"
+            r"(?:professional|therapist|counse[l]+or|doctor|physician|veterinarian|vet|poison "
+            r"control(?: center)?|lawyer|attorney|hotline|"
             r"helpline|crisis|emergency|authorities|police|someone you trust|trusted)",
             r"\b(?:crisis|suicide|support|help) ?(?:line|lifeline|hotline|text line)\b",
             r"\byou (?:don't|do not) have to (?:go through|face) this alone\b",
