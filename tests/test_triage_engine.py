@@ -75,6 +75,20 @@ def test_fold_keeps_paragraphs_and_collapses_spaces() -> None:
     assert normalize.fold("a   b\t c\n\n\n  d\ne") == "a b c\n\nd\ne"
 
 
+def test_fold_is_idempotent_on_every_character() -> None:
+    """Each assigned code point up to U+2FFFF folds to a fixed point in one pass (hypothesis
+    once found U+118A8, whose lower case is a homoglyph of "o")."""
+    import unicodedata
+
+    unstable = [
+        hex(code)
+        for code in range(0x80, 0x30000)
+        if unicodedata.category(chr(code)) not in {"Cs", "Co", "Cn"}
+        and normalize.fold(once := normalize.fold(chr(code))) != once
+    ]
+    assert unstable == []
+
+
 @given(st.text(max_size=300))
 def test_fold_is_idempotent(text: str) -> None:
     once = normalize.fold(text)

@@ -146,7 +146,10 @@ def fold_with_statistics(text: str) -> Folded:
             text = decode_tag_characters(text)
         text, removed = _INVISIBLE_RE.subn("", text)
         hidden += removed
-        text = unicodedata.normalize("NFKC", text)
+        # Case first: the lower-case form of a letter can itself be a homoglyph (Warang Citi
+        # capital U+118A8 folds to U+118C8, which imitates "o"); folding homoglyphs after case
+        # would leave a second fold with work to do.
+        text = unicodedata.normalize("NFKC", text).casefold()
         # Translate only the non-ASCII runs: str.translate with a dict costs ~100 ns a character.
         table = _confusable_table()
 
@@ -159,8 +162,9 @@ def fold_with_statistics(text: str) -> Folded:
                 confusables += len(run)
             return folded_run
 
-        text = _strip_marks(_NON_ASCII_RUN.sub(fold_run, text))
-    text = text.casefold()
+        # Marks before homoglyphs: "ά" loses its accent to become "α", which imitates "a".
+        text = _NON_ASCII_RUN.sub(fold_run, _strip_marks(text))
+    text = text.casefold()  # again: a homoglyph may stand for a capital ("Ａ" → "A")
     if _LEET_HINT.search(text):
 
         def unleet(match: re.Match[str]) -> str:
