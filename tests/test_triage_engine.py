@@ -75,6 +75,16 @@ def test_fold_keeps_paragraphs_and_collapses_spaces() -> None:
     assert normalize.fold("a   b\t c\n\n\n  d\ne") == "a b c\n\nd\ne"
 
 
+@given(st.text(alphabet=st.sampled_from(["a", "b", " ", "\n", "\t", "\r", "\u00a0", "\u2003"])))
+def test_spacing_collapses_like_the_regex_it_replaced(text: str) -> None:
+    import re
+
+    expected = re.sub(r"[^\S\n]+", " ", text)
+    expected = re.sub(r" ?\n(?: ?\n)+ ?", "\n\n", expected)
+    expected = re.sub(r" \n ?|\n ", "\n", expected).strip()
+    assert normalize.collapse_spacing(text) == expected
+
+
 def test_fold_is_idempotent_on_every_character() -> None:
     """Each assigned code point up to U+2FFFF folds to a fixed point in one pass (hypothesis
     once found U+118A8, whose lower case is a homoglyph of "o")."""

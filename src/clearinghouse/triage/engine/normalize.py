@@ -51,10 +51,6 @@ _LEET_WORD = re.compile(
 )
 # Cheap test first: most prose has no letter next to a digit or an inner symbol.
 _LEET_HINT = re.compile(r"[0-9@$!|](?:(?<=[a-z][0-9])|(?<=[0-9])(?=[a-z])|(?<=[a-z].)(?=[a-z]))")
-# Only runs that need changing: a lone plain space (most of them) is left alone.
-_HORIZONTAL_SPACE = re.compile(r"[^\S\n]+")
-_PARAGRAPH_BREAK = re.compile(r" ?\n(?: ?\n)+ ?")
-_LINE_BREAK = re.compile(r" \n ?|\n ")
 
 
 @functools.cache
@@ -174,21 +170,34 @@ def fold_with_statistics(text: str) -> Folded:
             return word
 
         text = _LEET_WORD.sub(unleet, text)
-    # Spacing collapses, but paragraph breaks survive: the wrapper/payload split reads them.
-    # Each pass only where it can change something (substring tests run in C).
-    if "  " in text or "\t" in text or "\r" in text or "\x0b" in text or "\x0c" in text:
-        text = _HORIZONTAL_SPACE.sub(" ", text)
-    if "\n\n" in text or "\n \n" in text:
-        text = _PARAGRAPH_BREAK.sub("\n\n", text)
-    if " \n" in text or "\n " in text:
-        text = _LINE_BREAK.sub("\n", text)
-    text = text.strip()
+    text = collapse_spacing(text)
     non_latin = 0.0
     if non_ascii and not text.isascii():
         others = len(_NON_ASCII_LETTER.findall(text))
         latin = len(text.encode("ascii", "ignore").translate(None, _ASCII_NOT_ALPHA))
         non_latin = others / (others + latin) if others + latin else 0.0
     return Folded(text, hidden, confusables, leet_words, non_latin)
+
+
+def collapse_spacing(text: str) -> str:
+    """Spacing collapses, but paragraph breaks survive (the wrapper/payload split reads them).
+
+    Each line's whitespace runs become one space and blank lines one paragraph break; the ends
+    are trimmed. str.split does it in C: three regex passes over non-ASCII text cost more than
+    the rest of folding.
+    """
+    lines: list[str] = []
+    blank = False
+    for line in text.split("\n"):
+        words = line.split()
+        if not words:
+            blank = True
+            continue
+        if blank and lines:
+            lines.append("")
+        lines.append(" ".join(words))
+        blank = False
+    return "\n".join(lines)
 
 
 _NOT_ALNUM = re.compile(r"[\W_]+")
